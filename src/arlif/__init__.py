@@ -1,0 +1,19 @@
+"""arlif: AR-LIF spiking neural networks in PyTorch."""
+
+from . import surrogate
+from .neurons import ARLIF, CLIF, LIF, PLIF, BaseNeuron, reset_net, set_backend, set_step_mode
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ARLIF",
+    "LIF",
+    "PLIF",
+    "CLIF",
+    "BaseNeuron",
+    "reset_net",
+    "set_step_mode",
+    "set_backend",
+    "surrogate",
+    "__version__",
+]

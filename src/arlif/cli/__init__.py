@@ -1,0 +1,53 @@
+"""The ``arlif`` command. Each sub-command lives in its own module of this package and exposes
+``register(subparsers)``; this file only wires them together and turns user errors into clear messages."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from ..errors import ArlifError
+
+# sub-command modules, in the order --help lists them
+COMMANDS = ["info"]
+
+EPILOG = """examples:
+  arlif info                      versions, devices and neuron backends available here
+run 'arlif COMMAND --help' for the options of each command."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="arlif",
+        description="AR-LIF spiking neural networks: train, evaluate, benchmark and analyse.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    debug = args.debug or os.environ.get("ARLIF_DEBUG") == "1"
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except (ArlifError, ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
+        if debug:
+            raise
+        print(f"arlif {args.command}: error: {exc}", file=sys.stderr)
+        print("(run with --debug for the full traceback)", file=sys.stderr)
+        return 2

@@ -1,0 +1,7 @@
+"""Spiking neuron modules: AR-LIF and the LIF, PLIF and CLIF baselines (SPEC §2)."""
+
+from .arlif import ARLIF
+from .base import BaseNeuron, reset_net, set_backend, set_step_mode
+from .lif import CLIF, LIF, PLIF
+
+__all__ = ["ARLIF", "LIF", "PLIF", "CLIF", "BaseNeuron", "reset_net", "set_step_mode", "set_backend"]

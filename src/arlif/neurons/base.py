@@ -1,0 +1,201 @@
+"""Shared machinery of the neuron modules: step modes, state, input checks and backend choice.
+
+Conventions follow SpikingJelly: ``step_mode="m"`` takes ``[T, B, ...]`` and returns spikes of the same
+shape; ``step_mode="s"`` takes ``[B, ...]`` and keeps the state (``v``, and ``m`` for neurons with a reset
+memory) on the module until :meth:`reset`. In both modes the state carries over between calls until
+``reset()`` (call :func:`reset_net` after every batch). After a reset the state is the float ``0.``.
+
+Inputs are not scanned for NaN/Inf: that costs a device synchronisation on every call. A NaN input gives
+NaN membrane potentials and no spikes; the trainer checks the loss instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from ..ops import backends
+from ..ops.reference import run_steps
+from ..surrogate import Surrogate, get_surrogate
+
+Tensor = torch.Tensor
+
+
+class BaseNeuron(nn.Module):
+    """Base class of all arlif neurons.
+
+    Subclasses set ``neuron_kind`` (the key of their fused kernels), ``state_names`` and implement
+    :meth:`_step_fn`, :meth:`_params` and :meth:`_config`.
+
+    Args:
+        v_threshold: base firing threshold V_th.
+        surrogate: surrogate gradient, a name (``"rectangle"``, ``"triangle"``, ``"sigmoid"``, ``"atan"``)
+            or an :class:`arlif.surrogate.Surrogate` instance.
+        step_mode: ``"m"`` (multi-step, ``[T, B, ...]``) or ``"s"`` (single step, ``[B, ...]``).
+        backend: ``"auto"``, ``"torch"`` (per-step reference), ``"cpu"`` or ``"triton"`` (fused).
+        store_state: keep ``v_seq`` (and ``m_seq``) ``[T, ...]`` after each multi-step forward.
+    """
+
+    neuron_kind: str = ""
+    state_names: tuple[str, ...] = ("v",)
+
+    def __init__(
+        self,
+        v_threshold: float = 1.0,
+        surrogate: str | Surrogate | None = "rectangle",
+        step_mode: str = "m",
+        backend: str = "auto",
+        store_state: bool = False,
+    ):
+        super().__init__()
+        self.v_threshold = float(v_threshold)
+        self.surrogate = get_surrogate(surrogate)
+        self.step_mode = step_mode
+        self.backend = backend
+        self.store_state = bool(store_state)
+        self.reset()
+
+    # ---- configuration -------------------------------------------------------------------------
+    @property
+    def step_mode(self) -> str:
+        return self._step_mode
+
+    @step_mode.setter
+    def step_mode(self, mode: str) -> None:
+        if mode not in ("s", "m"):
+            raise ValueError(f"step_mode must be 's' (single step) or 'm' (multi-step), got {mode!r}")
+        self._step_mode = mode
+
+    @property
+    def backend(self) -> str:
+        return self._backend
+
+    @backend.setter
+    def backend(self, name: str) -> None:
+        self._backend = backends.check_backend_name(name)
+
+    # ---- state -----------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Set every state back to 0 and drop stored sequences (call between samples/batches)."""
+        for name in self.state_names:
+            setattr(self, name, 0.0)
+        self.v_seq = None
+        self.m_seq = None
+
+    def _current_state(self, like: Tensor) -> tuple[Tensor | None, ...]:
+        """The stored state as tensors shaped like ``like`` (``None`` where it is still the reset 0.)."""
+        out = []
+        for name in self.state_names:
+            st = getattr(self, name)
+            if isinstance(st, Tensor):
+                if st.shape != like.shape:
+                    raise ValueError(
+                        f"{type(self).__name__}: input of shape {tuple(like.shape)} does not match the "
+                        f"stored state {name} of shape {tuple(st.shape)}; call reset() "
+                        "(or arlif.reset_net(net)) before feeding a new batch"
+                    )
+                out.append(st)
+            else:
+                out.append(None)
+        return tuple(out)
+
+    def _initial_states(self, like: Tensor) -> tuple[Tensor | None, ...]:
+        """Stored state, with the membrane potential materialised as zeros on first use."""
+        states = list(self._current_state(like))
+        if states[0] is None:
+            states[0] = torch.zeros_like(like)
+        return tuple(states)
+
+    # ---- subclass hooks ----------------------------------------------------------------------------
+    def _step_fn(self) -> Callable[..., tuple]:
+        raise NotImplementedError
+
+    def _params(self) -> tuple[Tensor, ...]:
+        return ()
+
+    def _config(self) -> dict:
+        raise NotImplementedError
+
+    # ---- forward -----------------------------------------------------------------------------------
+    def _check_input(self, x: Tensor, min_dim: int, layout: str) -> None:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{type(self).__name__} expects a torch.Tensor, got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise TypeError(
+                f"{type(self).__name__} expects a floating-point input (float32/float64/bfloat16/float16), "
+                f"got {x.dtype}; convert it with x.float()"
+            )
+        if x.dim() < min_dim:
+            raise ValueError(
+                f"{type(self).__name__} in step_mode={self.step_mode!r} expects input {layout}, got shape "
+                f"{tuple(x.shape)}"
+                + (" (use step_mode='s' for a single step)" if self.step_mode == "m" else "")
+            )
+
+    def single_step_forward(self, x: Tensor) -> Tensor:
+        """One step: ``x`` [B, ...] -> spikes [B, ...]; updates the stored state."""
+        self._check_input(x, 1, "[B, ...] (one time step)")
+        states = self._initial_states(x)
+        s, *new_states = self._step_fn()(x, *states, *self._params(), **self._config())
+        for name, st in zip(self.state_names, new_states):
+            setattr(self, name, 0.0 if st is None else st)
+        return s
+
+    def multi_step_forward(self, x_seq: Tensor) -> Tensor:
+        """All steps: ``x_seq`` [T, B, ...] -> spikes [T, B, ...]; stores the final state."""
+        self._check_input(x_seq, 2, "[T, B, ...] (time first)")
+        states = self._initial_states(x_seq[0])
+        backend = backends.resolve_backend(self.neuron_kind, self.backend, x_seq.device)
+        if backend == "torch":
+            spikes, final, seqs = run_steps(
+                self._step_fn(), x_seq, states, self._params(), keep_states=self.store_state, **self._config()
+            )
+        else:
+            fused = backends.get_fused(self.neuron_kind, backend)
+            spikes, final, seqs = fused(x_seq, states, self._params(), self.store_state, **self._config())
+        for name, st in zip(self.state_names, final):
+            setattr(self, name, 0.0 if st is None else st)
+        if self.store_state:
+            self.v_seq = seqs[0]
+            self.m_seq = seqs[1] if len(seqs) > 1 else None
+        return spikes
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self._step_mode == "m":
+            return self.multi_step_forward(x)
+        return self.single_step_forward(x)
+
+    def extra_repr(self) -> str:
+        return (
+            f"v_threshold={self.v_threshold}, surrogate={self.surrogate.kind}(width={self.surrogate.width}), "
+            f"step_mode={self.step_mode!r}, backend={self.backend!r}"
+        )
+
+
+def _neurons(net: nn.Module):
+    return (m for m in net.modules() if isinstance(m, BaseNeuron))
+
+
+def reset_net(net: nn.Module) -> None:
+    """Reset the state of every stateful module in ``net`` (arlif neurons and any module with ``reset()``)."""
+    for mod in net.modules():
+        if isinstance(mod, BaseNeuron) or callable(getattr(mod, "reset", None)):
+            mod.reset()
+
+
+def set_step_mode(net: nn.Module, mode: str) -> None:
+    """Switch every module with a ``step_mode`` attribute in ``net`` to ``mode`` (``"s"`` or ``"m"``)."""
+    if mode not in ("s", "m"):
+        raise ValueError(f"step_mode must be 's' or 'm', got {mode!r}")
+    for mod in net.modules():
+        if hasattr(mod, "step_mode"):
+            mod.step_mode = mode
+
+
+def set_backend(net: nn.Module, backend: str) -> None:
+    """Set the backend (``"auto"``, ``"torch"``, ``"cpu"``, ``"triton"``) of every arlif neuron in ``net``."""
+    backends.check_backend_name(backend)
+    for mod in _neurons(net):
+        mod.backend = backend

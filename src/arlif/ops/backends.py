@@ -1,0 +1,93 @@
+"""Which implementation runs a neuron's multi-step forward.
+
+``"torch"`` is the per-step reference of :mod:`arlif.ops.reference` and is always available. Fused
+implementations register themselves here per neuron (``"cpu"`` for CPU tensors, ``"triton"`` for CUDA
+tensors, or CPU tensors under ``TRITON_INTERPRET=1``). ``"auto"`` picks the fastest one available for the
+input's device. Asking for a backend that cannot run raises :class:`BackendUnavailableError`; nothing
+falls back silently.
+
+A fused implementation has the contract of :func:`arlif.ops.reference.run_steps` minus ``step``:
+``fn(x_seq, states, params, keep_states, **config) -> (spikes, final_states, state_seqs)``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable
+
+import torch
+
+BACKEND_NAMES = ("auto", "torch", "cpu", "triton")
+
+_FUSED: dict[str, dict[str, Callable]] = {}
+
+
+class BackendUnavailableError(RuntimeError):
+    """The requested backend cannot run here (not built, wrong device, or Triton missing)."""
+
+
+def check_backend_name(name: str) -> str:
+    if not isinstance(name, str) or name not in BACKEND_NAMES:
+        raise ValueError(f"unknown backend {name!r}; choose one of {list(BACKEND_NAMES)}")
+    return name
+
+
+def register_fused(neuron: str, backend: str, fn: Callable) -> None:
+    """Register ``fn`` as the ``backend`` implementation of ``neuron`` ("arlif", "lif", "plif", "clif")."""
+    if backend not in ("cpu", "triton"):
+        raise ValueError(f"fused backends are 'cpu' or 'triton', got {backend!r}")
+    _FUSED.setdefault(neuron, {})[backend] = fn
+
+
+def get_fused(neuron: str, backend: str) -> Callable:
+    return _FUSED[neuron][backend]
+
+
+def triton_importable() -> bool:
+    return importlib.util.find_spec("triton") is not None
+
+
+def _why_unavailable(neuron: str, backend: str, device: torch.device) -> str | None:
+    """``None`` when ``backend`` can run ``neuron`` on ``device``, else the reason."""
+    if backend == "torch":
+        return None
+    if backend not in _FUSED.get(neuron, {}):
+        return f"no fused {backend!r} implementation of {neuron!r} is registered"
+    if backend == "cpu" and device.type != "cpu":
+        return f"backend 'cpu' runs on CPU tensors, but the input is on {device}"
+    if backend == "triton":
+        if not triton_importable():
+            return "Triton is not installed (pip install triton)"
+        if device.type == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
+            return (
+                "backend 'triton' needs CUDA tensors (or TRITON_INTERPRET=1 for CPU tensors, slow, for tests)"
+            )
+        if device.type not in ("cpu", "cuda"):
+            return f"backend 'triton' does not support device {device}"
+    return None
+
+
+def available_backends(neuron: str, device: torch.device | str = "cpu") -> list[str]:
+    """Backends that can run ``neuron`` on ``device``, fastest first (``"torch"`` last)."""
+    device = torch.device(device)
+    order = ("triton", "cpu") if device.type == "cuda" else ("cpu", "triton")
+    names = [b for b in order if _why_unavailable(neuron, b, device) is None]
+    return names + ["torch"]
+
+
+def resolve_backend(neuron: str, backend: str, device: torch.device) -> str:
+    """Turn a requested backend name into the one that will run, or raise a clear error."""
+    check_backend_name(backend)
+    if backend == "auto":
+        # interpreted Triton is a correctness tool, never the fast path
+        if device.type == "cpu":
+            return "cpu" if _why_unavailable(neuron, "cpu", device) is None else "torch"
+        return available_backends(neuron, device)[0]
+    why = _why_unavailable(neuron, backend, device)
+    if why is not None:
+        raise BackendUnavailableError(
+            f"backend {backend!r} is unavailable for {neuron}: {why}. "
+            f"Available here: {available_backends(neuron, device)} (or use backend='auto')."
+        )
+    return backend

@@ -1,0 +1,229 @@
+"""Neuron invariants (hypothesis properties) and the error paths of the modules."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import arlif
+from arlif import ARLIF, CLIF, LIF, PLIF, reset_net, set_backend, set_step_mode
+from arlif.ops import BackendUnavailableError
+from arlif.surrogate import ATan, Rectangle, Sigmoid, Triangle, get_surrogate
+
+NEURONS = {
+    "arlif": lambda **kw: ARLIF(init_a=0.3, init_c=-0.5, **kw),
+    "arlif_no_carry": lambda **kw: ARLIF(init_a=0.3, carry_memory=False, **kw),
+    "lif_soft": lambda **kw: LIF(**kw),
+    "lif_hard": lambda **kw: LIF(reset="hard", **kw),
+    "plif": lambda **kw: PLIF(init_w=0.2, **kw),
+    "clif": lambda **kw: CLIF(**kw),
+}
+
+shapes = st.lists(st.integers(1, 4), min_size=1, max_size=3)
+
+
+def _grads(mod, x):
+    return [x.grad.clone()] + [
+        p.grad.clone() if p.grad is not None else torch.zeros(()) for p in mod.parameters()
+    ]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    name=st.sampled_from(sorted(NEURONS)),
+    T=st.integers(1, 6),
+    shape=shapes,
+    seed=st.integers(0, 2**16),
+    surrogate=st.sampled_from(["rectangle", "triangle", "sigmoid", "atan"]),
+)
+def test_single_step_equals_multi_step(name, T, shape, seed, surrogate):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn([T, *shape], generator=gen, dtype=torch.float64) * 1.5 + 0.5
+    mod = NEURONS[name](surrogate=surrogate).double()
+
+    weight = torch.linspace(0.5, 1.5, x.numel(), dtype=x.dtype).view_as(x)
+
+    def loss(out):  # weighted spikes plus the final membrane potential: gradients through S and V
+        return (out * weight).sum() + (mod.v * weight[-1]).sum()
+
+    xm = x.clone().requires_grad_()
+    out_m = mod(xm)
+    loss(out_m).backward()
+    grads_m = _grads(mod, xm)
+
+    mod.zero_grad()
+    mod.reset()
+    set_step_mode(mod, "s")
+    xs = x.clone().requires_grad_()
+    out_s = torch.stack([mod(xs[t]) for t in range(T)])
+    loss(out_s).backward()
+    grads_s = _grads(mod, xs)
+
+    assert torch.equal(out_m, out_s)
+    for gm, gs in zip(grads_m, grads_s):
+        torch.testing.assert_close(gm, gs, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=20, deadline=None)
+@given(T=st.integers(1, 6), shape=shapes, seed=st.integers(0, 2**16), decay=st.floats(0.05, 0.95))
+def test_arlif_with_both_switches_off_is_soft_lif(T, shape, seed, decay):
+    x = torch.randn([T, *shape], generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 2
+    ar = ARLIF(
+        decay=decay, threshold_adjust=False, adaptive_reset=False, init_a=0.7, init_c=-2.0, store_state=True
+    ).double()
+    lif = LIF(decay=decay, reset="soft", store_state=True).double()
+    xa, xl = x.clone().requires_grad_(), x.clone().requires_grad_()
+    sa, sl = ar(xa), lif(xl)
+    assert torch.equal(sa, sl)
+    torch.testing.assert_close(ar.v_seq, lif.v_seq, rtol=0, atol=0)
+    (sa.sum() + ar.v_seq.sum()).backward()
+    (sl.sum() + lif.v_seq.sum()).backward()
+    torch.testing.assert_close(xa.grad, xl.grad, rtol=0, atol=0)
+    assert ar.m_seq is None
+    assert not ar.a.requires_grad and not ar.c.requires_grad
+
+
+@settings(max_examples=20, deadline=None)
+@given(T=st.integers(1, 6), shape=shapes, seed=st.integers(0, 2**16))
+def test_no_carry_memory_gives_c_no_gradient(T, shape, seed):
+    x = torch.randn([T, *shape], generator=torch.Generator().manual_seed(seed)) * 2
+    mod = ARLIF(carry_memory=False, init_a=0.5, store_state=True)
+    out = mod(x)
+    (out.sum() + mod.v_seq.sum() + mod.m_seq.sum()).backward()
+    assert not mod.c.requires_grad
+    assert mod.c.grad is None
+    assert mod.a.grad is not None
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    name=st.sampled_from(sorted(NEURONS)),
+    T=st.integers(1, 6),
+    shape=shapes,
+    seed=st.integers(0, 2**16),
+    scale=st.floats(0.01, 10.0),
+)
+def test_spikes_are_binary_and_reset_zeroes_state(name, T, shape, seed, scale):
+    x = torch.randn([T, *shape], generator=torch.Generator().manual_seed(seed)) * scale
+    mod = NEURONS[name]()
+    out = mod(x)
+    assert out.shape == x.shape and out.dtype == x.dtype
+    assert bool(((out == 0) | (out == 1)).all())
+    assert isinstance(mod.v, torch.Tensor)
+    mod.reset()
+    for state in mod.state_names:
+        assert getattr(mod, state) == 0.0
+    assert mod.v_seq is None and mod.m_seq is None
+    # after reset the next forward starts from zero state: same result as a fresh module
+    torch.testing.assert_close(mod(x), NEURONS[name]()(x))
+
+
+def test_state_carries_over_between_multi_step_calls_until_reset():
+    x = torch.randn(6, 3, 4)
+    whole = ARLIF(init_a=0.2)(x)
+    mod = ARLIF(init_a=0.2)
+    halves = torch.cat([mod(x[:3]), mod(x[3:])])
+    assert torch.equal(whole, halves)
+
+
+def test_surrogates_forward_is_heaviside_and_derivatives_match_spec():
+    u = torch.tensor(
+        [-2.0, -0.6, -0.5, -0.1, 0.0, 0.1, 0.5, 0.6, 2.0], dtype=torch.float64, requires_grad=True
+    )
+    expected = {
+        Rectangle(): (u.abs() <= 0.5).double(),
+        Rectangle(2.0): (u.abs() <= 1.0).double() / 2,
+        Triangle(): torch.clamp(1 - u.abs(), min=0),
+        Sigmoid(): 4 * torch.sigmoid(4 * u) * (1 - torch.sigmoid(4 * u)),
+        ATan(): 1.0 / (1 + (torch.pi * u) ** 2),
+    }
+    for sg, deriv in expected.items():
+        if u.grad is not None:
+            u.grad = None
+        s = sg(u)
+        assert torch.equal(s, (u >= 0).double())
+        s.sum().backward()
+        torch.testing.assert_close(u.grad, deriv.detach())
+
+
+def test_surrogate_by_name_and_instance():
+    assert get_surrogate("triangle") == Triangle()
+    assert get_surrogate("ATan", width=3.0) == ATan(3.0)
+    sg = Sigmoid(2.0)
+    assert get_surrogate(sg) is sg
+    assert ARLIF(surrogate=sg).surrogate is sg
+    assert isinstance(ARLIF().surrogate, Rectangle)
+
+
+def test_helpers_switch_and_reset_a_network():
+    net = torch.nn.Sequential(ARLIF(), torch.nn.Sequential(LIF(), PLIF()), CLIF())
+    set_step_mode(net, "s")
+    assert all(m.step_mode == "s" for m in net if hasattr(m, "step_mode"))
+    set_backend(net, "torch")
+    assert {m.backend for m in net.modules() if isinstance(m, arlif.BaseNeuron)} == {"torch"}
+    net(torch.randn(2, 3))
+    reset_net(net)
+    assert all(m.v == 0.0 for m in net.modules() if isinstance(m, arlif.BaseNeuron))
+
+
+# ---- error paths ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(NEURONS))
+def test_multi_step_needs_time_and_batch_axes(name):
+    with pytest.raises(ValueError, match=r"\[T, B, \.\.\.\]"):
+        NEURONS[name]()(torch.randn(5))
+
+
+def test_single_step_needs_a_batch_axis():
+    with pytest.raises(ValueError, match=r"\[B, \.\.\.\]"):
+        ARLIF(step_mode="s")(torch.tensor(1.0))
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool, torch.uint8])
+def test_non_floating_input_is_a_type_error(dtype):
+    with pytest.raises(TypeError, match="floating-point"):
+        ARLIF()(torch.ones(2, 3, dtype=dtype))
+
+
+def test_non_tensor_input_is_a_type_error():
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        LIF()([[1.0, 2.0]])
+
+
+def test_unknown_surrogate_backend_and_step_mode():
+    with pytest.raises(ValueError, match="unknown surrogate 'box'"):
+        ARLIF(surrogate="box")
+    with pytest.raises(TypeError, match="surrogate must be"):
+        ARLIF(surrogate=3)
+    with pytest.raises(ValueError, match="width must be a positive"):
+        Rectangle(0.0)
+    with pytest.raises(ValueError, match="unknown backend 'cuda'"):
+        ARLIF(backend="cuda")
+    with pytest.raises(ValueError, match="unknown backend"):
+        set_backend(torch.nn.Sequential(ARLIF()), "fast")
+    with pytest.raises(ValueError, match="step_mode must be"):
+        LIF(step_mode="multi")
+    with pytest.raises(ValueError, match="reset must be 'soft' or 'hard'"):
+        LIF(reset="zero")
+
+
+def test_unavailable_backend_is_a_clear_error_not_a_fallback(monkeypatch):
+    from arlif.ops import backends
+
+    monkeypatch.setattr(backends, "_FUSED", {})
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    for name in ("cpu", "triton"):
+        with pytest.raises(BackendUnavailableError, match=f"backend '{name}' is unavailable"):
+            ARLIF(backend=name)(torch.randn(2, 3))
+
+
+@pytest.mark.parametrize("step_mode", ["s", "m"])
+def test_state_shape_change_without_reset_says_call_reset(step_mode):
+    mod = ARLIF(step_mode=step_mode)
+    shape = (4, 3) if step_mode == "s" else (2, 4, 3)
+    mod(torch.randn(shape))
+    with pytest.raises(ValueError, match=r"call reset\(\)"):
+        mod(torch.randn(shape[:-1] + (5,)))
+    mod.reset()
+    mod(torch.randn(shape[:-1] + (5,)))
