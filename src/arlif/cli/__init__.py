@@ -11,9 +11,12 @@ import sys
 from ..errors import ArlifError
 
 # sub-command modules, in the order --help lists them
-COMMANDS = ["info"]
+COMMANDS = ["train", "eval", "info"]
 
 EPILOG = """examples:
+  arlif train                     offline demo: AR-LIF on scikit-learn digits, CPU, a few minutes
+  arlif train --config configs/cifar10_resnet18_t4.yaml --data-root /data/cifar
+  arlif eval runs/RUN/best.pt      accuracy, firing rates and throughput of a checkpoint
   arlif info                      versions, devices and neuron backends available here
 run 'arlif COMMAND --help' for the options of each command."""
 
@@ -35,7 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        hint = ""
+        if getattr(args, "command", None) == "train":
+            from ..train.config import FIELDS
+
+            hint = "; config keys are set as --KEY VALUE with KEY one of: " + ", ".join(
+                "--" + k.replace("_", "-") for k in FIELDS
+            )
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}{hint}")
     if args.command is None:
         parser.print_help()
         return 0

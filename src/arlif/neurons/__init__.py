@@ -2,6 +2,19 @@
 
 from .arlif import ARLIF
 from .base import BaseNeuron, reset_net, set_backend, set_step_mode
+from .factory import NEURON_PRESETS, neuron_factory, neuron_names
 from .lif import CLIF, LIF, PLIF
 
-__all__ = ["ARLIF", "LIF", "PLIF", "CLIF", "BaseNeuron", "reset_net", "set_step_mode", "set_backend"]
+__all__ = [
+    "ARLIF",
+    "LIF",
+    "PLIF",
+    "CLIF",
+    "BaseNeuron",
+    "reset_net",
+    "set_step_mode",
+    "set_backend",
+    "NEURON_PRESETS",
+    "neuron_factory",
+    "neuron_names",
+]

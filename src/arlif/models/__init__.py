@@ -1,0 +1,93 @@
+"""Spiking models and their registry: ``create_model(name, num_classes, in_channels, neuron=..., **kw)``.
+
+Models know neurons only through a factory (:func:`arlif.neurons.neuron_factory`), so any neuron and any
+ablation plugs into any architecture. All take ``[T, B, C, H, W]`` and return logits ``[T, B, classes]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from ..neurons import neuron_factory
+from .layers import SeqToANN, SharedDropout
+from .resnet import SpikingResNet18
+from .small import SmallCNN
+from .vgg import VGGSNN, SpikingVGG
+
+_MODELS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(name: str):
+    def deco(fn):
+        _MODELS[name] = fn
+        return fn
+
+    return deco
+
+
+def model_names() -> list[str]:
+    return sorted(_MODELS)
+
+
+@register_model("spiking_resnet18")
+def spiking_resnet18(num_classes, in_channels, neuron, input_size=None, **kw):
+    return SpikingResNet18(num_classes, in_channels, neuron, **kw)
+
+
+@register_model("spiking_vgg11_bn")
+def spiking_vgg11_bn(num_classes, in_channels, neuron, input_size=None, **kw):
+    return SpikingVGG("vgg11", num_classes, in_channels, neuron, **kw)
+
+
+@register_model("spiking_vgg13_bn")
+def spiking_vgg13_bn(num_classes, in_channels, neuron, input_size=None, **kw):
+    return SpikingVGG("vgg13", num_classes, in_channels, neuron, **kw)
+
+
+@register_model("vggsnn")
+def vggsnn(num_classes, in_channels, neuron, input_size=(48, 48), **kw):
+    return VGGSNN(num_classes, in_channels, neuron, input_size=tuple(input_size), **kw)
+
+
+@register_model("small_cnn")
+def small_cnn(num_classes, in_channels, neuron, input_size=(8, 8), **kw):
+    return SmallCNN(num_classes, in_channels, neuron, input_size=tuple(input_size), **kw)
+
+
+def create_model(
+    name: str,
+    num_classes: int,
+    in_channels: int,
+    neuron: str | Callable[..., nn.Module] = "arlif",
+    neuron_kwargs: dict | None = None,
+    input_size: tuple[int, int] | None = None,
+    **kw,
+) -> nn.Module:
+    """Build a registered model. ``neuron`` is a preset name (``"arlif"``, ``"lif_hard"``, ...) or a callable
+    returning a neuron module; ``neuron_kwargs`` go to it (e.g. ``{"decay": 0.2, "backend": "auto"}``);
+    ``input_size`` (H, W) sizes input-dependent heads; other keywords go to the architecture (``dropout``,
+    ``width``/``width_mult``, ...)."""
+    if name not in _MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {model_names()}")
+    factory = neuron_factory(neuron, **(neuron_kwargs or {}))
+    if input_size is not None:
+        kw["input_size"] = tuple(input_size)
+    try:
+        return _MODELS[name](num_classes, in_channels, factory, **kw)
+    except TypeError as exc:
+        raise ValueError(f"model {name!r} does not take these options {sorted(kw)}: {exc}") from exc
+
+
+__all__ = [
+    "create_model",
+    "model_names",
+    "register_model",
+    "SeqToANN",
+    "SharedDropout",
+    "SpikingResNet18",
+    "SpikingVGG",
+    "VGGSNN",
+    "SmallCNN",
+]

@@ -1,0 +1,81 @@
+"""Building blocks that let ordinary layers run on time-first spike tensors.
+
+In multi-step mode (``step_mode="m"``) tensors are ``[T, B, ...]``; stateless layers (conv, BN, pooling,
+linear) then see ``[T·B, ...]``, so BatchNorm statistics are taken over time and batch together. In
+single-step mode they see ``[B, ...]`` directly. :func:`arlif.set_step_mode` switches both kinds.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class SeqToANN(nn.Sequential):
+    """Run stateless layers on ``[T, B, ...]`` (multi-step) or ``[B, ...]`` (single step)."""
+
+    def __init__(self, *layers: nn.Module, step_mode: str = "m"):
+        super().__init__(*layers)
+        self.step_mode = step_mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.step_mode == "s":
+            return super().forward(x)
+        if x.dim() < 3:
+            raise ValueError(f"SeqToANN in multi-step mode expects [T, B, ...], got shape {tuple(x.shape)}")
+        T, B = x.shape[:2]
+        y = super().forward(x.flatten(0, 1))
+        return y.unflatten(0, (T, B))
+
+
+class SharedDropout(nn.Module):
+    """Dropout whose mask is shared by all T steps of a sample (a neuron is either dropped for the whole
+    sequence or not). Multi-step: one mask ``[1, B, ...]``; single step: the mask drawn at the first step
+    is kept until :meth:`reset`."""
+
+    def __init__(self, p: float = 0.5, step_mode: str = "m"):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        self.p = float(p)
+        self.step_mode = step_mode
+        self.mask = None
+
+    def reset(self) -> None:
+        self.mask = None
+
+    def _draw(self, like: torch.Tensor) -> torch.Tensor:
+        keep = torch.empty_like(like).bernoulli_(1 - self.p)
+        return keep / (1 - self.p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        if self.step_mode == "m":
+            return x * self._draw(x[:1])
+        if self.mask is None or self.mask.shape != x.shape:
+            self.mask = self._draw(x)
+        return x * self.mask
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, step_mode={self.step_mode!r}"
+
+
+def conv_bn(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1) -> SeqToANN:
+    """conv (no bias, 'same' padding for odd kernels) followed by BatchNorm, applied per step."""
+    return SeqToANN(
+        nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, bias=False),
+        nn.BatchNorm2d(out_ch),
+    )
+
+
+def init_weights(model: nn.Module) -> None:
+    """Kaiming-normal (fan_out) convolutions, BN weight 1 / bias 0, default Linear init."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)

@@ -1,0 +1,189 @@
+"""Training configuration: one flat dataclass, loaded from YAML, overridable key by key from the CLI.
+
+Every key is documented here and in ``arlif train --help``; an unknown key is an error that lists the
+valid ones. The fully resolved configuration is written to ``<out>/config.yaml`` of every run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ..errors import ConfigError
+
+
+@dataclass
+class TrainConfig:
+    """All settings of one training run (defaults: the offline digits demo)."""
+
+    # what to train
+    name: str = "digits_small_cnn"  # run name, used for the default output folder
+    dataset: str = "digits"  # registered dataset (arlif data info lists them)
+    data_root: str | None = None  # folder that holds the dataset (not needed for digits)
+    dataset_options: dict = field(default_factory=dict)  # passed to the dataset builder
+    model: str = "small_cnn"  # registered model
+    model_kwargs: dict = field(default_factory=dict)  # passed to the architecture (dropout, width, ...)
+    neuron: str = "arlif"  # neuron preset: arlif, arlif_no_threshold_adjust, ..., lif_hard, plif, clif
+    neuron_kwargs: dict = field(default_factory=dict)  # passed to the neuron (decay, surrogate, ...)
+    backend: str = "auto"  # neuron backend: auto, torch, cpu, triton
+    T: int = 4  # time steps
+    # optimisation
+    epochs: int = 30
+    batch_size: int = 64  # global batch; split evenly over DDP processes
+    eval_batch_size: int | None = None  # default: batch_size
+    optimizer: str = "sgd"  # sgd (momentum) or adamw
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    scheduler: str = "cosine"  # cosine (annealed over all epochs, stepped per epoch) or constant
+    grad_clip: float | None = None  # max gradient norm, none to disable
+    # loss (SPEC §5): (1 - mse_lambda)·mean_t CE(O_t, y) + mse_lambda·MSE(O, target)
+    mse_lambda: float = 0.05
+    mse_target: str = "const"  # const (1.0) or onehot
+    label_smoothing: float = 0.0
+    mixup_alpha: float = 0.0  # > 0 enables MixUp; with cutmix_alpha too, one of the two per batch
+    cutmix_alpha: float = 0.0
+    # runtime
+    device: str = "auto"  # auto (cuda if available), cpu, cuda, cuda:N
+    amp: bool | None = None  # mixed precision; default: on for CUDA, off for CPU
+    seed: int = 2022
+    deterministic: bool = False  # deterministic algorithms (bit-exact resume and reruns)
+    workers: int = 0  # DataLoader worker processes
+    sync_bn: bool = False  # SyncBatchNorm under DDP
+    out: str | None = None  # run folder; default runs/<name>-<neuron>-<time>
+    max_steps_per_epoch: int | None = None  # cap on training steps per epoch (quick checks)
+    tensorboard: bool = True  # also log to <out>/tb
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+_HINTS = typing.get_type_hints(TrainConfig)
+CHOICES = {
+    "optimizer": ("sgd", "adamw"),
+    "scheduler": ("cosine", "constant"),
+    "mse_target": ("const", "onehot"),
+    "backend": ("auto", "torch", "cpu", "triton"),
+}
+# keys a resumed run may change (everything else must match the checkpoint)
+RESUMABLE_OVERRIDES = {
+    "epochs",
+    "device",
+    "workers",
+    "data_root",
+    "max_steps_per_epoch",
+    "tensorboard",
+    "out",
+}
+
+
+def _allowed_types(hint) -> tuple[type, ...]:
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return tuple(t for arg in typing.get_args(hint) for t in _allowed_types(arg))
+    if hint is type(None):
+        return (type(None),)
+    return (typing.get_origin(hint) or hint,)
+
+
+def _coerce(key: str, value):
+    allowed = _allowed_types(_HINTS[key])
+    if value is None and type(None) in allowed:
+        return None
+    if isinstance(value, bool) and bool not in allowed:
+        raise ConfigError(f"config key {key!r} expects {_type_name(allowed)}, got {value!r}")
+    if float in allowed and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, allowed):
+        raise ConfigError(f"config key {key!r} expects {_type_name(allowed)}, got {value!r}")
+    if key in CHOICES and value not in CHOICES[key]:
+        raise ConfigError(f"config key {key!r} must be one of {list(CHOICES[key])}, got {value!r}")
+    return value
+
+
+def _type_name(allowed) -> str:
+    return " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
+
+
+def check_keys(keys, where: str) -> None:
+    unknown = sorted(set(keys) - set(FIELDS))
+    if unknown:
+        raise ConfigError(f"unknown config key(s) {unknown} in {where}; valid keys: {sorted(FIELDS)}")
+
+
+def from_dict(values: dict, where: str = "config") -> TrainConfig:
+    """Build a validated config from a (partial) dict of values; missing keys keep their defaults."""
+    check_keys(values, where)
+    cfg = TrainConfig(**{k: _coerce(k, v) for k, v in values.items()})
+    validate(cfg)
+    return cfg
+
+
+def load_config(path: str | Path | None = None, overrides: dict | None = None) -> TrainConfig:
+    """Load a YAML config (or the defaults when ``path`` is None) and apply ``overrides``."""
+    values: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} not found (the shipped configs are in configs/*.yaml)")
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of keys to values")
+        check_keys(loaded, str(path))
+        values.update(loaded)
+    if overrides:
+        check_keys(overrides, "command-line overrides")
+        values.update(overrides)
+    return from_dict(values, str(path) if path else "config")
+
+
+def validate(cfg: TrainConfig) -> None:
+    positive = {"T": cfg.T, "epochs": cfg.epochs, "batch_size": cfg.batch_size}
+    for key, value in positive.items():
+        if value < 1:
+            raise ConfigError(f"config key {key!r} must be >= 1, got {value}")
+    if cfg.lr <= 0:
+        raise ConfigError(f"config key 'lr' must be > 0, got {cfg.lr}")
+    if not 0 <= cfg.mse_lambda <= 1:
+        raise ConfigError(f"config key 'mse_lambda' must be in [0, 1], got {cfg.mse_lambda}")
+    if not 0 <= cfg.label_smoothing < 1:
+        raise ConfigError(f"config key 'label_smoothing' must be in [0, 1), got {cfg.label_smoothing}")
+    if cfg.mixup_alpha < 0 or cfg.cutmix_alpha < 0:
+        raise ConfigError("mixup_alpha and cutmix_alpha must be >= 0")
+    if cfg.max_steps_per_epoch is not None and cfg.max_steps_per_epoch < 1:
+        raise ConfigError("max_steps_per_epoch must be >= 1 (or null)")
+
+
+def parse_value(text: str):
+    """Parse a command-line value as YAML would (``0.1`` -> float, ``null`` -> None, ``{a: 1}`` -> dict)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def save_config(cfg: TrainConfig, path: Path) -> None:
+    path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def field_help() -> dict[str, str]:
+    """Each key's help text: the comment beside it in :class:`TrainConfig` (one place documents a key)."""
+    import inspect
+    import re
+
+    helps = {}
+    for line in inspect.getsource(TrainConfig).splitlines():
+        m = re.match(r"\s+(\w+): [^=]+=.*?#\s*(.+)$", line)
+        if m:
+            helps[m.group(1)] = m.group(2).strip()
+    return helps

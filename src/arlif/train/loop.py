@@ -1,0 +1,477 @@
+"""The training loop: one function, :func:`train`, driven by a :class:`TrainConfig`.
+
+A run folder holds ``config.yaml`` (the resolved config), ``metrics.jsonl`` (one JSON line per epoch),
+``summary.json``, ``last.pt`` (every epoch) and ``best.pt`` (best test accuracy), and ``tb/`` (TensorBoard).
+
+Randomness is re-seeded at the start of every epoch from ``(seed, epoch)``, and the data order comes from a
+sampler seeded the same way; so a run resumed from ``last.pt`` draws exactly the numbers the uninterrupted
+run would have drawn, and in deterministic mode on the CPU it reproduces it bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler, Subset
+
+from ..data import build_datasets
+from ..errors import ArlifError, ConfigError
+from ..models import create_model
+from ..neurons import BaseNeuron, reset_net
+from . import distributed as D
+from .checkpoint import atomic_save, load_checkpoint
+from .config import RESUMABLE_OVERRIDES, TrainConfig, from_dict, save_config
+from .loss import tet_loss
+
+
+class TrainingDiverged(ArlifError):
+    """The loss became NaN or infinite."""
+
+
+# ---- small helpers --------------------------------------------------------------------------------------
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str, dist: D.DistInfo) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r} requested but CUDA is not available here; use --device cpu")
+        if dist.enabled:
+            return torch.device("cuda", dist.local_rank)
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from exc
+
+
+def encode(x: torch.Tensor, T: int, temporal: bool) -> torch.Tensor:
+    """Batch from the loader -> model input ``[T, B, ...]``: static images ``[B, C, H, W]`` are repeated at
+    every step (direct encoding), frame sequences ``[B, T, C, H, W]`` are made time-first."""
+    if temporal:
+        if x.dim() < 3 or x.shape[1] != T:
+            raise ArlifError(f"expected frames [B, T={T}, ...] from the dataset, got shape {tuple(x.shape)}")
+        return x.transpose(0, 1).contiguous()
+    return x.unsqueeze(0).expand(T, *x.shape)
+
+
+def neuron_parameters(model: nn.Module) -> dict[str, dict[str, float]]:
+    """Learned scalars of every neuron layer: ``{layer: {"a": .., "tanh_a": .., "c": .., "w": ..}}``."""
+    out = {}
+    for name, mod in model.named_modules():
+        if isinstance(mod, BaseNeuron):
+            vals = {p: float(getattr(mod, p).detach()) for p in ("a", "c", "w") if hasattr(mod, p)}
+            if "a" in vals:
+                vals["tanh_a"] = math.tanh(vals["a"])
+            if vals:
+                out[name] = vals
+    return out
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def build_mixer(cfg: TrainConfig, num_classes: int):
+    """Per-batch MixUp/CutMix (torchvision v2) returning soft labels, or ``None`` when both are off."""
+    from torchvision.transforms import v2
+
+    ops = []
+    if cfg.mixup_alpha > 0:
+        ops.append(v2.MixUp(alpha=cfg.mixup_alpha, num_classes=num_classes))
+    if cfg.cutmix_alpha > 0:
+        ops.append(v2.CutMix(alpha=cfg.cutmix_alpha, num_classes=num_classes))
+    if not ops:
+        return None
+    return ops[0] if len(ops) == 1 else v2.RandomChoice(ops)
+
+
+def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def make_scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer):
+    if cfg.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 1.0)
+
+
+class _Shard(Subset):
+    """Every ``world``-th sample from ``rank``: an evaluation shard without the padding DistributedSampler
+    adds, so summed counts cover the test set exactly once."""
+
+    def __init__(self, dataset, rank: int, world: int):
+        super().__init__(dataset, range(rank, len(dataset), world))
+
+
+def data_shape(info, sample: torch.Tensor) -> dict:
+    """What the model must know about the data; channels and size are read off a real sample, since
+    dataset options (e.g. resizing DVS frames to 48×48) change them."""
+    return {
+        "num_classes": info.num_classes,
+        "in_channels": int(sample.shape[-3]),
+        "input_size": [int(sample.shape[-2]), int(sample.shape[-1])],
+        "temporal": bool(info.temporal),
+    }
+
+
+def build_model(cfg: TrainConfig, shape: dict) -> nn.Module:
+    """The config's model for data of ``shape`` (see :func:`data_shape`)."""
+    neuron_kwargs = {"backend": cfg.backend, **cfg.neuron_kwargs}
+    return create_model(
+        cfg.model,
+        num_classes=shape["num_classes"],
+        in_channels=shape["in_channels"],
+        neuron=cfg.neuron,
+        neuron_kwargs=neuron_kwargs,
+        input_size=tuple(shape["input_size"]),
+        **cfg.model_kwargs,
+    )
+
+
+# ---- evaluation -----------------------------------------------------------------------------------------
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader,
+    T: int,
+    temporal: bool,
+    device: torch.device,
+    dist: D.DistInfo | None = None,
+    amp_dtype: torch.dtype | None = None,
+    progress: bool = False,
+) -> dict:
+    """Top-1/top-5 accuracy (%) and mean cross-entropy of the time-averaged logits, over all processes."""
+    from tqdm import tqdm
+
+    dist = dist or D.DistInfo()
+    model.eval()
+    sums = torch.zeros(4, dtype=torch.float64, device=device)  # correct1, correct5, loss_sum, n
+    for x, y in tqdm(loader, desc="eval", leave=False, disable=not progress or None):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            out = model(encode(x, T, temporal))
+        reset_net(model)
+        logits = out.float().mean(0)
+        k = min(5, logits.shape[1])
+        top = logits.topk(k, dim=1).indices
+        hit = top == y.unsqueeze(1)
+        sums += torch.stack(
+            [
+                hit[:, 0].sum().double(),
+                hit.any(1).sum().double(),
+                nn.functional.cross_entropy(logits, y, reduction="sum").double(),
+                torch.tensor(float(len(y)), dtype=torch.float64, device=device),
+            ]
+        )
+    D.all_reduce_sum(sums, dist)
+    c1, c5, loss, n = sums.tolist()
+    n = max(n, 1.0)
+    return {"acc": 100 * c1 / n, "top5": 100 * c5 / n, "loss": loss / n, "n": int(n)}
+
+
+# ---- training -------------------------------------------------------------------------------------------
+def _out_dir(cfg: TrainConfig) -> Path:
+    if cfg.out:
+        return Path(cfg.out)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{cfg.name}-{cfg.neuron}-{stamp}"
+
+
+def _trim_metrics(path: Path, last_epoch: int) -> None:
+    """Drop lines for epochs after the checkpoint (written by a run killed before its next checkpoint)."""
+    if not path.exists():
+        return
+    keep = [
+        ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["epoch"] <= last_epoch
+    ]
+    path.write_text("".join(ln + "\n" for ln in keep))
+
+
+def prepare_resume(resume: str | Path, overrides: dict | None) -> tuple[TrainConfig, dict]:
+    """Config and checkpoint of a run to continue; only some keys may change (e.g. more ``epochs``)."""
+    ckpt = load_checkpoint(resume)
+    values = dict(ckpt["config"])
+    for key, value in (overrides or {}).items():
+        if key not in RESUMABLE_OVERRIDES and values.get(key) != value:
+            raise ConfigError(
+                f"cannot change {key!r} when resuming (it would not continue the same run); "
+                f"keys that may change: {sorted(RESUMABLE_OVERRIDES)}"
+            )
+        values[key] = value
+    values["out"] = values.get("out") or str(Path(ckpt["path"]).parent)
+    if overrides and "out" not in overrides:
+        values["out"] = str(Path(ckpt["path"]).parent)
+    return from_dict(values, f"checkpoint {ckpt['path']}"), ckpt
+
+
+def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | None = None) -> dict:
+    """Train and evaluate every epoch; returns the summary (also written to ``summary.json``).
+
+    With ``resume`` (a run folder or checkpoint), ``cfg`` is ignored and the run continues from the
+    checkpoint's config, with ``overrides`` applied where allowed.
+    """
+    from tqdm import tqdm
+
+    ckpt = None
+    if resume is not None:
+        cfg, ckpt = prepare_resume(resume, overrides)
+    dist = D.init_distributed(cfg.device)
+    try:
+        return _train(cfg, ckpt, dist, tqdm)
+    finally:
+        D.cleanup(dist)
+
+
+def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm) -> dict:
+    t_start = time.time()
+    main = dist.is_main
+    device = resolve_device(cfg.device, dist)
+    if cfg.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    if cfg.batch_size % dist.world_size:
+        raise ConfigError(f"batch_size {cfg.batch_size} must be divisible by the {dist.world_size} processes")
+    seed_everything(cfg.seed)
+
+    train_set, test_set, info = build_datasets(cfg.dataset, cfg.data_root, cfg.T, **cfg.dataset_options)
+    if len(train_set) == 0 or len(test_set) == 0:
+        raise ArlifError(
+            f"dataset {cfg.dataset!r} has an empty split ({len(train_set)} train, {len(test_set)} test)"
+        )
+    local_bs = cfg.batch_size // dist.world_size
+    sampler = DistributedSampler(
+        train_set, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=cfg.seed, drop_last=False
+    )
+    loader_kw = dict(
+        num_workers=cfg.workers, pin_memory=device.type == "cuda", persistent_workers=cfg.workers > 0
+    )
+    train_loader = DataLoader(train_set, batch_size=local_bs, sampler=sampler, **loader_kw)
+    test_loader = DataLoader(
+        _Shard(test_set, dist.rank, dist.world_size),
+        batch_size=(cfg.eval_batch_size or cfg.batch_size),
+        **loader_kw,
+    )
+
+    shape = data_shape(info, train_set[0][0])
+    model = build_model(cfg, shape).to(device)
+    if dist.enabled and cfg.sync_bn:
+        if device.type != "cuda":
+            raise ConfigError("sync_bn needs CUDA (PyTorch's SyncBatchNorm is GPU-only); turn it off on CPU")
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    opt = make_optimizer(cfg, model)
+    sched = make_scheduler(cfg, opt)
+    use_amp = cfg.amp if cfg.amp is not None else device.type == "cuda"
+    amp_dtype = (
+        torch.float16 if (use_amp and device.type == "cuda") else (torch.bfloat16 if use_amp else None)
+    )
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    mixer = build_mixer(cfg, info.num_classes)
+
+    out = _out_dir(cfg)
+    cfg = replace(cfg, out=str(out))
+    start_epoch, best_acc, best_epoch = 0, -1.0, 0
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        scaler.load_state_dict(ckpt["scaler"])
+        start_epoch, best_acc, best_epoch = ckpt["epoch"], ckpt["best_acc"], ckpt["best_epoch"]
+    elif main and (out / "last.pt").exists():
+        raise ConfigError(
+            f"run folder {out} already holds a checkpoint; continue it with --resume {out} "
+            "or choose another --out"
+        )
+    if dist.enabled:
+        model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+
+    metrics_path = out / "metrics.jsonl"
+    writer = None
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "config.yaml")
+        _trim_metrics(metrics_path, start_epoch)
+        if cfg.tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                writer = SummaryWriter(str(out / "tb"))
+            except ImportError:
+                print("note: tensorboard is not installed; logging to metrics.jsonl only", file=sys.stderr)
+        print(
+            f"run folder: {out}\n{cfg.model} + {cfg.neuron} on {cfg.dataset} (T={cfg.T}), device {device}"
+            + (f", {dist.world_size} processes" if dist.enabled else "")
+        )
+
+    last = None
+    for epoch in range(start_epoch + 1, cfg.epochs + 1):
+        seed_everything(cfg.seed * 100003 + epoch)
+        sampler.set_epoch(epoch)
+        model.train()
+        t0 = time.time()
+        sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss_sum, correct, n
+        steps = (
+            len(train_loader)
+            if cfg.max_steps_per_epoch is None
+            else min(len(train_loader), cfg.max_steps_per_epoch)
+        )
+        bar = tqdm(
+            train_loader,
+            total=steps,
+            desc=f"epoch {epoch}/{cfg.epochs}",
+            leave=False,
+            disable=not main or None,
+            dynamic_ncols=True,
+        )
+        for step, (x, y) in enumerate(bar, 1):
+            if step > steps:
+                break
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            target = y
+            if mixer is not None:
+                x, target = mixer(x, y)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                outputs = model(encode(x, cfg.T, info.temporal))
+                loss = tet_loss(outputs.float(), target, cfg.mse_lambda, cfg.mse_target, cfg.label_smoothing)
+            if not torch.isfinite(loss):
+                where = (
+                    f"last good checkpoint: {out / 'last.pt'}"
+                    if (out / "last.pt").exists()
+                    else "no checkpoint yet"
+                )
+                raise TrainingDiverged(
+                    f"loss became {loss.item()} at epoch {epoch}, step {step}; stopping ({where}). "
+                    "Try a lower --lr, --grad-clip, or amp off."
+                )
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if cfg.grad_clip:
+                scaler.unscale_(opt)
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            scaler.step(opt)
+            scaler.update()
+            reset_net(model)
+            with torch.no_grad():
+                pred = outputs.detach().float().mean(0).argmax(1)
+                sums += torch.stack(
+                    [
+                        loss.detach().double() * len(y),
+                        (pred == y).sum().double(),
+                        torch.tensor(float(len(y)), dtype=torch.float64, device=device),
+                    ]
+                )
+            if main and step % 10 == 0:
+                bar.set_postfix(loss=f"{sums[0].item() / sums[2].item():.4f}")
+        bar.close()
+        sched.step()
+        D.all_reduce_sum(sums, dist)
+        train_time = time.time() - t0
+        ev = evaluate(model, test_loader, cfg.T, info.temporal, device, dist, amp_dtype)
+        improved = ev["acc"] > best_acc
+        if improved:
+            best_acc, best_epoch = ev["acc"], epoch
+        last = {
+            "epoch": epoch,
+            "train_loss": sums[0].item() / max(sums[2].item(), 1),
+            "train_acc": 100 * sums[1].item() / max(sums[2].item(), 1),
+            "test_loss": ev["loss"],
+            "test_acc": ev["acc"],
+            "test_top5": ev["top5"],
+            "best_acc": best_acc,
+            "best_epoch": best_epoch,
+            "lr": opt.param_groups[0]["lr"],
+            "epoch_s": train_time,
+            "neuron_params": neuron_parameters(unwrap(model)),
+        }
+        if main:
+            state = {
+                "model": unwrap(model).state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "scaler": scaler.state_dict(),
+                "epoch": epoch,
+                "best_acc": best_acc,
+                "best_epoch": best_epoch,
+                "config": cfg.to_dict(),
+                "data_shape": shape,
+                "metrics": last,
+                "arlif_version": _version(),
+            }
+            atomic_save(state, out / "last.pt")
+            if improved:
+                atomic_save(state, out / "best.pt")
+            with open(metrics_path, "a") as fh:
+                fh.write(json.dumps(last) + "\n")
+            if writer is not None:
+                for key in ("train_loss", "train_acc", "test_loss", "test_acc", "test_top5", "lr"):
+                    writer.add_scalar(key, last[key], epoch)
+                for layer, vals in last["neuron_params"].items():
+                    for p, v in vals.items():
+                        writer.add_scalar(f"neuron/{layer}/{p}", v, epoch)
+                writer.flush()
+            print(
+                f"epoch {epoch:3d}/{cfg.epochs}  train loss {last['train_loss']:.4f} "
+                f"acc {last['train_acc']:6.2f}%  "
+                f"test acc {ev['acc']:6.2f}% (top5 {ev['top5']:6.2f}%)  best {best_acc:6.2f}% @{best_epoch}  "
+                f"lr {last['lr']:.4g}  {train_time:.1f}s",
+                flush=True,
+            )
+        D.barrier(dist)
+
+    if last is None:  # resumed a finished run
+        last = ckpt["metrics"] if ckpt else {}
+    summary = {
+        "best_acc": best_acc,
+        "final_acc": last.get("test_acc"),
+        "best_epoch": best_epoch,
+        "final_top5": last.get("test_top5"),
+        "epochs": cfg.epochs,
+        "wall_s": time.time() - t_start,
+        "neuron": cfg.neuron,
+        "model": cfg.model,
+        "dataset": cfg.dataset,
+        "T": cfg.T,
+        "seed": cfg.seed,
+        "params": sum(p.numel() for p in unwrap(model).parameters()),
+        "out": str(out),
+    }
+    if main:
+        if ckpt is not None and (out / "summary.json").exists():
+            summary["wall_s"] += json.loads((out / "summary.json").read_text()).get("wall_s", 0.0)
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        if writer is not None:
+            writer.close()
+        print(
+            f"done: best test accuracy {best_acc:.2f}% (epoch {best_epoch}), "
+            f"final {summary['final_acc']:.2f}% "
+            f"(epoch {cfg.epochs}); {summary['wall_s']:.1f}s; run folder {out}"
+        )
+    return summary
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
