@@ -11,12 +11,15 @@ import sys
 from ..errors import ArlifError
 
 # sub-command modules, in the order --help lists them
-COMMANDS = ["train", "eval", "info"]
+COMMANDS = ["train", "eval", "energy", "plot", "ablate", "info"]
 
 EPILOG = """examples:
   arlif train                     offline demo: AR-LIF on scikit-learn digits, CPU, a few minutes
   arlif train --config configs/cifar10_resnet18_t4.yaml --data-root /data/cifar
   arlif eval runs/RUN/best.pt      accuracy, firing rates and throughput of a checkpoint
+  arlif energy runs/RUN/best.pt    per-layer MACs, SOPs, energy and neuron-update cost
+  arlif plot dynamics runs/RUN/best.pt   V, m and threshold traces (also curves, params, rates, raster)
+  arlif ablate                    AR-LIF vs its ablations and LIF/PLIF/CLIF on digits, 3 seeds
   arlif info                      versions, devices and neuron backends available here
 run 'arlif COMMAND --help' for the options of each command."""
 

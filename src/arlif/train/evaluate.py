@@ -10,10 +10,11 @@ from torch.utils.data import DataLoader
 
 from ..analysis.monitor import FiringRateMonitor
 from ..data import get_dataset_info
+from ..errors import DataError
 from .checkpoint import load_checkpoint
 from .config import from_dict
 from .distributed import DistInfo
-from .loop import build_model, evaluate, resolve_device
+from .loop import build_model, encode, evaluate, resolve_device
 
 
 def load_model(checkpoint, device: str | torch.device = "cpu", backend: str | None = None):
@@ -25,6 +26,28 @@ def load_model(checkpoint, device: str | torch.device = "cpu", backend: str | No
     model = build_model(cfg, ckpt["data_shape"])
     model.load_state_dict(ckpt["model"])
     return model.to(device).eval(), cfg, ckpt
+
+
+def test_split(cfg):
+    """The test split of the config's dataset (only that split is built). Returns ``(dataset, info)``."""
+    info = get_dataset_info(cfg.dataset)
+    if info.needs_root and not cfg.data_root:
+        raise DataError(f"dataset {info.name!r} needs --data-root. Expected layout:\n{info.layout}")
+    return info.build(cfg.data_root, train=False, T=cfg.T, **cfg.dataset_options), info
+
+
+def test_inputs(cfg, samples: int, batch_size: int, device) -> list[torch.Tensor]:
+    """Up to ``samples`` test inputs, encoded as model inputs ``[T, B, ...]``, in batches."""
+    test_set, info = test_split(cfg)
+    loader = DataLoader(test_set, batch_size=batch_size, shuffle=False)
+    batches, seen = [], 0
+    for x, _ in loader:
+        x = x[: samples - seen]
+        batches.append(encode(x.to(device), cfg.T, info.temporal))
+        seen += len(x)
+        if seen >= samples:
+            break
+    return batches
 
 
 def evaluate_checkpoint(
@@ -46,12 +69,7 @@ def evaluate_checkpoint(
         T=T or cfg.T,
         eval_batch_size=batch_size or cfg.eval_batch_size or cfg.batch_size,
     )
-    info = get_dataset_info(cfg.dataset)
-    if info.needs_root and not cfg.data_root:
-        from ..errors import DataError
-
-        raise DataError(f"dataset {info.name!r} needs --data-root. Expected layout:\n{info.layout}")
-    test_set = info.build(cfg.data_root, train=False, T=cfg.T, **cfg.dataset_options)
+    test_set, info = test_split(cfg)
     loader = DataLoader(test_set, batch_size=cfg.eval_batch_size, num_workers=cfg.workers)
     with FiringRateMonitor(model) as mon:
         if dev.type == "cuda":

@@ -222,11 +222,14 @@ def prepare_resume(resume: str | Path, overrides: dict | None) -> tuple[TrainCon
     return from_dict(values, f"checkpoint {ckpt['path']}"), ckpt
 
 
-def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | None = None) -> dict:
+def train(
+    cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | None = None, verbose: bool = True
+) -> dict:
     """Train and evaluate every epoch; returns the summary (also written to ``summary.json``).
 
     With ``resume`` (a run folder or checkpoint), ``cfg`` is ignored and the run continues from the
-    checkpoint's config, with ``overrides`` applied where allowed.
+    checkpoint's config, with ``overrides`` applied where allowed. ``verbose=False`` prints nothing but
+    errors (no progress bar, no epoch lines).
     """
     from tqdm import tqdm
 
@@ -235,14 +238,15 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, overrides: dict | 
         cfg, ckpt = prepare_resume(resume, overrides)
     dist = D.init_distributed(cfg.device)
     try:
-        return _train(cfg, ckpt, dist, tqdm)
+        return _train(cfg, ckpt, dist, tqdm, verbose)
     finally:
         D.cleanup(dist)
 
 
-def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm) -> dict:
+def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm, verbose: bool = True) -> dict:
     t_start = time.time()
     main = dist.is_main
+    say = print if (main and verbose) else (lambda *a, **k: None)
     device = resolve_device(cfg.device, dist)
     if cfg.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -320,7 +324,7 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm) -> dict:
                 writer = SummaryWriter(str(out / "tb"))
             except ImportError:
                 print("note: tensorboard is not installed; logging to metrics.jsonl only", file=sys.stderr)
-        print(
+        say(
             f"run folder: {out}\n{cfg.model} + {cfg.neuron} on {cfg.dataset} (T={cfg.T}), device {device}"
             + (f", {dist.world_size} processes" if dist.enabled else "")
         )
@@ -342,7 +346,7 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm) -> dict:
             total=steps,
             desc=f"epoch {epoch}/{cfg.epochs}",
             leave=False,
-            disable=not main or None,
+            disable=not (main and verbose) or None,
             dynamic_ncols=True,
         )
         for step, (x, y) in enumerate(bar, 1):
@@ -431,7 +435,7 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm) -> dict:
                     for p, v in vals.items():
                         writer.add_scalar(f"neuron/{layer}/{p}", v, epoch)
                 writer.flush()
-            print(
+            say(
                 f"epoch {epoch:3d}/{cfg.epochs}  train loss {last['train_loss']:.4f} "
                 f"acc {last['train_acc']:6.2f}%  "
                 f"test acc {ev['acc']:6.2f}% (top5 {ev['top5']:6.2f}%)  best {best_acc:6.2f}% @{best_epoch}  "
@@ -463,7 +467,7 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm) -> dict:
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         if writer is not None:
             writer.close()
-        print(
+        say(
             f"done: best test accuracy {best_acc:.2f}% (epoch {best_epoch}), "
             f"final {summary['final_acc']:.2f}% "
             f"(epoch {cfg.epochs}); {summary['wall_s']:.1f}s; run folder {out}"

@@ -1,0 +1,170 @@
+"""PNG plots of runs and models (matplotlib, headless).
+
+* :func:`plot_curves` — loss and accuracy per epoch from a run's ``metrics.jsonl``;
+* :func:`plot_neuron_params` — the learned tanh(a) and c (AR-LIF) or w (PLIF) of every layer per epoch;
+* :func:`plot_layer_rates` — firing rate per neuron layer (bar chart);
+* :func:`plot_dynamics` — V, m and the effective threshold θ of chosen neurons over T, spikes marked;
+* :func:`plot_raster` — spike raster (neurons × time) of one layer for one sample.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from ..errors import ArlifError  # noqa: E402
+from ..neurons import ARLIF, BaseNeuron, reset_net  # noqa: E402
+
+
+def read_metrics(run: str | Path) -> list[dict]:
+    """The per-epoch records of a run folder (or a metrics.jsonl path)."""
+    path = Path(run)
+    if path.is_dir():
+        path = path / "metrics.jsonl"
+    if not path.is_file():
+        raise ArlifError(f"{path} not found: give a run folder written by 'arlif train'")
+    rows = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ArlifError(f"{path}, line {i}: not valid JSON ({exc})") from exc
+    if not rows:
+        raise ArlifError(f"{path} holds no epochs yet")
+    return rows
+
+
+def _save(fig, out: str | Path) -> Path:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def plot_curves(run: str | Path, out: str | Path) -> Path:
+    rows = read_metrics(run)
+    ep = [r["epoch"] for r in rows]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    ax1.plot(ep, [r["train_loss"] for r in rows], label="train loss")
+    ax1.plot(ep, [r["test_loss"] for r in rows], label="test loss (CE of mean logits)")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("loss")
+    ax1.legend()
+    ax2.plot(ep, [r["train_acc"] for r in rows], label="train top-1")
+    ax2.plot(ep, [r["test_acc"] for r in rows], label="test top-1")
+    best = max(rows, key=lambda r: r["test_acc"])
+    ax2.scatter(
+        [best["epoch"]], [best["test_acc"]], color="red", zorder=3, label=f"best {best['test_acc']:.2f}%"
+    )
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("accuracy (%)")
+    ax2.legend()
+    fig.suptitle(f"{Path(run).name}: final test {rows[-1]['test_acc']:.2f}%")
+    return _save(fig, out)
+
+
+def plot_neuron_params(run: str | Path, out: str | Path) -> Path:
+    rows = read_metrics(run)
+    layers = list(rows[-1].get("neuron_params", {}))
+    if not layers:
+        raise ArlifError("this run's neurons have no learnable parameters (LIF or CLIF)")
+    keys = [k for k in ("tanh_a", "c", "w") if any(k in rows[-1]["neuron_params"][n] for n in layers)]
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 4), squeeze=False)
+    ep = [r["epoch"] for r in rows]
+    for ax, key in zip(axes[0], keys):
+        for name in layers:
+            vals = [r["neuron_params"].get(name, {}).get(key, float("nan")) for r in rows]
+            ax.plot(ep, vals, label=name)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel({"tanh_a": "tanh(a)", "c": "c", "w": "w"}[key])
+    axes[0][-1].legend(fontsize="small", ncol=1 + len(layers) // 10, loc="best")
+    fig.suptitle("learned neuron parameters per layer")
+    return _save(fig, out)
+
+
+def plot_layer_rates(rates: dict[str, float], out: str | Path, title: str = "firing rate per layer") -> Path:
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(rates) + 2), 4))
+    ax.bar(range(len(rates)), list(rates.values()))
+    ax.set_xticks(range(len(rates)), list(rates), rotation=60, ha="right", fontsize="small")
+    ax.set_ylabel("spikes per neuron per step")
+    ax.set_title(title)
+    return _save(fig, out)
+
+
+@torch.no_grad()
+def record_layer(model: nn.Module, layer: str, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Run ``model`` on ``x`` ([T, 1, ...], one sample) and return the neuron layer's input ``x``, spikes
+    ``s``, ``v`` (after reset), ``m`` (if any) and effective threshold ``theta``, each ``[T, neurons]``."""
+    mod = dict(model.named_modules()).get(layer)
+    if not isinstance(mod, BaseNeuron):
+        names = [n for n, m in model.named_modules() if isinstance(m, BaseNeuron)]
+        raise ArlifError(f"{layer!r} is not a neuron layer of this model; neuron layers: {names}")
+    seen = {}
+    handle = mod.register_forward_hook(lambda m, args, out: seen.update(x=args[0], s=out))
+    old = mod.store_state
+    mod.store_state = True
+    model.eval()
+    try:
+        reset_net(model)
+        model(x)
+        rec = {"x": seen["x"], "s": seen["s"], "v": mod.v_seq}
+        if mod.m_seq is not None:
+            rec["m"] = mod.m_seq
+        if isinstance(mod, ARLIF) and mod.threshold_adjust:
+            rec["theta"] = mod.v_threshold + torch.tanh(mod.a) * torch.tanh(seen["x"])
+        else:
+            rec["theta"] = torch.full_like(seen["x"], mod.v_threshold)
+    finally:
+        handle.remove()
+        mod.store_state = old
+        reset_net(model)
+    return {k: v[:, 0].flatten(1).float().cpu() for k, v in rec.items()}
+
+
+def pick_neurons(spikes: torch.Tensor, k: int) -> list[int]:
+    """The ``k`` neurons whose firing rate is closest to 0.5 (the most informative traces)."""
+    score = (spikes.mean(0) - 0.5).abs()
+    return score.argsort()[:k].tolist()
+
+
+def plot_dynamics(rec: dict, neurons: list[int], out: str | Path, title: str = "") -> Path:
+    T = rec["v"].shape[0]
+    t = list(range(1, T + 1))
+    fig, axes = plt.subplots(len(neurons), 1, figsize=(8, 2.2 * len(neurons)), sharex=True, squeeze=False)
+    for ax, n in zip(axes[:, 0], neurons):
+        ax.plot(t, rec["v"][:, n], marker="o", label="V (after reset)")
+        ax.plot(t, rec["theta"][:, n], ls="--", label="θ (threshold)")
+        if "m" in rec:
+            ax.plot(t, rec["m"][:, n], marker="s", alpha=0.7, label="m (reset memory)")
+        fired = [ti for ti, s in zip(t, rec["s"][:, n]) if s > 0]
+        ax.scatter(fired, [ax.get_ylim()[1]] * len(fired), marker="v", color="red", zorder=3, label="spike")
+        ax.set_ylabel(f"neuron {n}")
+    axes[0, 0].legend(fontsize="small", ncol=4, loc="lower left", bbox_to_anchor=(0, 1.02))
+    axes[-1, 0].set_xlabel("time step t")
+    if title:
+        fig.suptitle(title, y=1.0)
+    return _save(fig, out)
+
+
+def plot_raster(spikes: torch.Tensor, out: str | Path, title: str = "", max_neurons: int = 256) -> Path:
+    """``spikes`` [T, N]: a dot at (t, n) for every spike of the first ``max_neurons`` neurons."""
+    s = spikes[:, :max_neurons]
+    t_idx, n_idx = s.nonzero(as_tuple=True)
+    fig, ax = plt.subplots(figsize=(8, 5))
+    ax.scatter((t_idx + 1).tolist(), n_idx.tolist(), marker="|", s=40, color="black")
+    ax.set_xlabel("time step t")
+    ax.set_ylabel("neuron")
+    ax.set_xlim(0.5, s.shape[0] + 0.5)
+    ax.set_ylim(-1, s.shape[1])
+    ax.set_title(title or f"spike raster ({s.shape[1]} neurons, rate {float(s.mean()):.3f})")
+    return _save(fig, out)
