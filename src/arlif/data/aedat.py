@@ -164,7 +164,8 @@ def read_aedat31(path) -> Events:
                     f"(expected 8 and 4)"
                 )
             # rows of raw event bytes; the fields are picked out by byte offset, then reinterpreted
-            rows = np.frombuffer(data, dtype=np.uint8, count=size * number, offset=start).reshape(number, size)
+            rows = np.frombuffer(data, dtype=np.uint8, count=size * number, offset=start)
+            rows = rows.reshape(number, size)
             word = np.ascontiguousarray(rows[:, 0:4]).view("<u4").ravel()
             stamp = np.ascontiguousarray(rows[:, offset : offset + 4]).view("<i4").ravel()
             # ts | (overflow << 31); a non-negative int32 ts never overlaps the overflow bits

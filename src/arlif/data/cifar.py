@@ -100,7 +100,8 @@ def find_folder(root, name: str) -> Path:
     spec = SPECS[name]
     if root is None or not Path(root).is_dir():
         raise DataError(
-            f"{name}: data root {root} is not a folder. Expected layout:\n  {LAYOUT[name]}\nGet it from {WHERE}"
+            f"{name}: data root {root} is not a folder. Expected layout:\n  {LAYOUT[name]}\n"
+            f"Get it from {WHERE}"
         )
     root = Path(root)
     for folder in (root / spec["folder"], root):
@@ -120,7 +121,9 @@ def read_split(root, name: str, train: bool) -> tuple[np.ndarray, np.ndarray, li
     for fname in spec["train" if train else "test"]:
         path = folder / fname
         if not path.exists():
-            raise DataError(f"{name}: missing file {path}. Expected layout:\n  {LAYOUT[name]}\nGet it from {WHERE}")
+            raise DataError(
+                f"{name}: missing file {path}. Expected layout:\n  {LAYOUT[name]}\nGet it from {WHERE}"
+            )
         batch = load_pickle(path)
         try:
             data = np.asarray(batch["data"])

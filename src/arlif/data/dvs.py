@@ -49,7 +49,7 @@ class EventFrames(Dataset):
 
     def __init__(self, root, train: bool, T: int, size, cache_dir, cache: bool, augment: bool):
         if T is None or int(T) < 1:
-            raise DataError(f"{self.name}: T (the number of frames per sample) must be a positive integer, got {T}")
+            raise DataError(f"{self.name}: T (frames per sample) must be a positive integer, got {T}")
         self.T, self.train = int(T), train
         self.size = None if size is None or int(size) == SENSOR[0] else int(size)
         if self.size is not None and self.size < 1:
@@ -268,7 +268,9 @@ def read_gesture_labels(path: Path) -> list[tuple[int, int, int]]:
         try:
             cls, start, end = (int(v) for v in line.split(","))
         except ValueError:
-            raise DataError(f"{path}, line {n}: expected 'class,startTime_usec,endTime_usec', found {line!r}") from None
+            raise DataError(
+                f"{path}, line {n}: expected 'class,startTime_usec,endTime_usec', found {line!r}"
+            ) from None
         if not 1 <= cls <= len(GESTURE_CLASSES):
             raise DataError(f"{path}, line {n}: class {cls} is outside 1..{len(GESTURE_CLASSES)}")
         rows.append((cls - 1, start, end))

@@ -79,12 +79,13 @@ def build_datasets(
     unknown = sorted(set(options) - set(info.options))
     if unknown:
         raise DataError(
-            f"dataset {info.name!r} has no option(s) {unknown}; its options are {list(info.options) or 'none'}"
+            f"dataset {info.name!r} has no option(s) {unknown}; "
+            f"its options are {list(info.options) or 'none'}"
         )
     if T is None:
         T = info.default_T
     if info.temporal and (T is None or int(T) < 1):
-        raise DataError(f"dataset {info.name!r} is temporal and needs a positive T (frames per sample), got {T}")
+        raise DataError(f"dataset {info.name!r} is temporal and needs T >= 1 (frames per sample), got {T}")
     train = info.build(root, train=True, T=T, **options)
     test = info.build(root, train=False, T=T, **options)
     size = getattr(train, "input_size", None)

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
-from torchvision.io import ImageReadMode, decode_image
+from torchvision.transforms.v2.functional import pil_to_tensor
 
 from ..errors import DataError
 from .transforms import tinyimagenet_transform
@@ -104,7 +105,8 @@ class TinyImageNet(Dataset):
     def __getitem__(self, i: int):
         path = self.paths[i]
         try:
-            image = decode_image(str(path), mode=ImageReadMode.RGB)
-        except (RuntimeError, OSError, ValueError) as exc:
+            with Image.open(path) as im:
+                image = pil_to_tensor(im.convert("RGB"))  # grayscale images become 3 equal channels
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
             raise DataError(f"{path}: cannot decode image ({exc})") from None
         return self.transform(image), self.targets[i]
