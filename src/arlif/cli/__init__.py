@@ -11,10 +11,11 @@ import sys
 from ..errors import ArlifError
 
 # sub-command modules, in the order --help lists them
-COMMANDS = ["info"]
+COMMANDS = ["info", "data"]
 
 EPILOG = """examples:
   arlif info                      versions, devices and neuron backends available here
+  arlif data info cifar10dvs --root ~/data/CIFAR10-DVS    check a dataset's files, count samples
 run 'arlif COMMAND --help' for the options of each command."""
 
 

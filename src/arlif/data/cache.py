@@ -24,6 +24,10 @@ from ..errors import DataError
 CACHE_FORMAT = 1
 
 
+class CacheWriteError(DataError):
+    """The cache folder cannot be written (a problem with the folder, not with the data)."""
+
+
 def cache_folder(base, dataset: str, T: int, H: int, W: int, tag: str = "") -> Path:
     """``base/<dataset>/frames-T<T>-<H>x<W>[-<tag>]-v<format>``."""
     name = f"frames-T{int(T)}-{int(H)}x{int(W)}" + (f"-{tag}" if tag else "") + f"-v{CACHE_FORMAT}"
@@ -69,7 +73,7 @@ class FrameCache:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         except OSError as exc:
-            raise DataError(
+            raise CacheWriteError(
                 f"cannot write the frame cache in {path.parent}: {exc}. Choose a writable folder with "
                 f"cache_dir=... (CLI: --cache-dir) or switch the cache off with cache=False"
             ) from None
@@ -77,6 +81,8 @@ class FrameCache:
             with os.fdopen(fd, "wb") as f:
                 np.savez_compressed(f, frames=counts.astype(dtype, copy=False))
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as exc:
             Path(tmp).unlink(missing_ok=True)
+            if isinstance(exc, OSError):  # e.g. a full disk
+                raise CacheWriteError(f"cannot write the frame cache file {path}: {exc}") from None
             raise
