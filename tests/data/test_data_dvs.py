@@ -167,6 +167,8 @@ def test_gesture_corrupt_recording_named_at_load(tmp_path):
 def test_cifar10dvs_errors(tmp_path):
     with pytest.raises(DataError, match="(?s)not a folder.*cifar10_<class>_<i>.aedat.*figshare"):
         CIFAR10DVS(tmp_path / "nowhere", T=2)
+    with pytest.raises(DataError, match="data root None is not a folder"):
+        CIFAR10DVS(None, T=2)
     with pytest.raises(DataError, match="missing class folder .*airplane"):
         CIFAR10DVS(tmp_path, T=2)
     write_cifar10dvs(tmp_path, indices=(0, 100), n_events=4)

@@ -55,7 +55,8 @@ class EventFrames(Dataset):
         if self.size is not None and self.size < 1:
             raise DataError(f"{self.name}: size must be a positive number of pixels, got {size}")
         self.samples: list[EventSample] = []
-        base = Path(cache_dir) if cache_dir is not None else Path(root) / CACHE_SUBDIR
+        # (a missing root is reported by the subclass's layout check, with the expected layout)
+        base = Path(cache_dir) if cache_dir is not None else Path(root or ".") / CACHE_SUBDIR
         folder = cache_folder(base, self.name, self.T, *SENSOR, tag=self.cache_tag)
         self.cache = FrameCache(folder, (self.T, 2, *SENSOR)) if cache else None
         self.augment = augment and train
