@@ -41,7 +41,7 @@ class EventSample:
 class EventFrames(Dataset):
     """Shared machinery: read a recording once, frame all its samples, cache them, serve tensors.
 
-    Subclasses fill ``self.samples`` and implement :meth:`read_events`.
+    Subclasses set their samples with :meth:`_set_samples` and implement :meth:`read_events`.
     """
 
     name = "events"
@@ -54,7 +54,7 @@ class EventFrames(Dataset):
         self.size = None if size is None or int(size) == SENSOR[0] else int(size)
         if self.size is not None and self.size < 1:
             raise DataError(f"{self.name}: size must be a positive number of pixels, got {size}")
-        self.samples: list[EventSample] = []
+        self._set_samples([])
         # (a missing root is reported by the subclass's layout check, with the expected layout)
         base = Path(cache_dir) if cache_dir is not None else Path(root or ".") / CACHE_SUBDIR
         folder = cache_folder(base, self.name, self.T, *SENSOR, tag=self.cache_tag)
@@ -78,7 +78,14 @@ class EventFrames(Dataset):
     @property
     def sources(self) -> list[Path]:
         """The recordings behind this split, each listed once, in sample order."""
-        return list(dict.fromkeys(s.source for s in self.samples))
+        return list(self._by_source)
+
+    def _set_samples(self, samples: list[EventSample]) -> None:
+        self.samples = samples
+        # recording → its samples; with 10000 recordings a scan of all samples per recording would be slow
+        self._by_source: dict[Path, list[EventSample]] = {}
+        for s in samples:
+            self._by_source.setdefault(s.source, []).append(s)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -105,8 +112,7 @@ class EventFrames(Dataset):
         """Make sure every sample of ``source`` is cached; return how many had to be built."""
         if self.cache is None:
             raise DataError(f"{self.name}: the frame cache is switched off (cache=False), nothing to prepare")
-        keys = {s.key for s in self.samples if s.source == source}
-        missing = {k for k in keys if self.cache.load(k) is None}
+        missing = {s.key for s in self._by_source[source] if self.cache.load(s.key) is None}
         if missing:
             self._frame_source(source, only=None)
         return len(missing)
@@ -114,7 +120,7 @@ class EventFrames(Dataset):
     def _frame_source(self, source: Path, only: EventSample | None) -> dict[str, np.ndarray]:
         """Parse ``source`` once and frame its samples (or just ``only``), caching them when enabled."""
         t, x, y, p = self.read_events(source)
-        wanted = [only] if only is not None else [s for s in self.samples if s.source == source]
+        wanted = [only] if only is not None else self._by_source[source]
         out = {}
         for s in wanted:
             if s.window is None:
@@ -217,8 +223,8 @@ class CIFAR10DVS(EventFrames):
         super().__init__(root, train, T, size, cache_dir, cache, augment)
         self.split = split
         self.classes = list(CIFAR10DVS_CLASSES)
-        for path, label in cifar10dvs_files(root, split, train):
-            self.samples.append(EventSample(path, f"{path.parent.name}/{path.stem}", label))
+        files = cifar10dvs_files(root, split, train)
+        self._set_samples([EventSample(p, f"{p.parent.name}/{p.stem}", label) for p, label in files])
         if self.augment:
             self.transform = cifar10dvs_train_transform(self.input_size[0])
 
@@ -317,7 +323,7 @@ class DVSGesture(EventFrames):
     ):
         super().__init__(root, train, T, size, cache_dir, cache, augment)
         self.classes = list(GESTURE_CLASSES)
-        self.samples = gesture_samples(root, train)
+        self._set_samples(gesture_samples(root, train))
         if self.augment:
             self.transform = gesture_train_transform()
 
