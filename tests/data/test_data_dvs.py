@@ -240,7 +240,7 @@ def test_gesture_cache_parses_each_recording_once(gesture_tree, tmp_path, parse_
     assert all(torch.equal(again[i][0], f) for i, f in enumerate(frames)) and len(parse_count) == 2
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "wrong-shape"])
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "flipped-bytes", "wrong-shape"])
 def test_damaged_cache_file_is_detected_and_rebuilt(cifar10dvs_tree, tmp_path, parse_count, damage):
     root, _ = cifar10dvs_tree
     ds = CIFAR10DVS(root, train=False, T=3, cache_dir=tmp_path, augment=False)
@@ -250,6 +250,11 @@ def test_damaged_cache_file_is_detected_and_rebuilt(cifar10dvs_tree, tmp_path, p
         path.write_bytes(path.read_bytes()[:40])
     elif damage == "garbage":
         path.write_bytes(b"\0" * 100)
+    elif damage == "flipped-bytes":  # damage inside the compressed data, zip structure intact
+        raw = bytearray(path.read_bytes())
+        for k in range(60, 90):
+            raw[k] ^= 0xFF
+        path.write_bytes(bytes(raw))
     else:
         with open(path, "wb") as f:
             np.savez_compressed(f, frames=np.zeros((2, 2, 128, 128), np.uint8))

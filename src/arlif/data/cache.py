@@ -15,6 +15,7 @@ import os
 import tempfile
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,7 @@ class FrameCache:
         try:
             with np.load(path, allow_pickle=False) as z:
                 frames = z["frames"]
-        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
             problem = f"unreadable ({type(exc).__name__}: {exc})"
         else:
             if frames.shape == self.shape:
