@@ -262,10 +262,7 @@ def test_configs_parse_and_build():
     assert len(configs) == 18
     for path in configs:
         cfg = load_config(path)
-        try:
-            info = get_dataset_info(cfg.dataset)
-        except Exception:  # TEMPORARY until the dataset loaders land; removed with that merge
-            continue
+        info = get_dataset_info(cfg.dataset)
         size = cfg.dataset_options.get("size")
         shape = {
             "num_classes": info.num_classes,

@@ -11,7 +11,7 @@ import sys
 from ..errors import ArlifError
 
 # sub-command modules, in the order --help lists them
-COMMANDS = ["train", "eval", "energy", "plot", "ablate", "info"]
+COMMANDS = ["train", "eval", "energy", "plot", "ablate", "data", "info"]
 
 EPILOG = """examples:
   arlif train                     offline demo: AR-LIF on scikit-learn digits, CPU, a few minutes
@@ -21,6 +21,7 @@ EPILOG = """examples:
   arlif plot dynamics runs/RUN/best.pt   V, m and threshold traces (also curves, params, rates, raster)
   arlif ablate                    AR-LIF vs its ablations and LIF/PLIF/CLIF on digits, 3 seeds
   arlif info                      versions, devices and neuron backends available here
+  arlif data info cifar10dvs --root ~/data/CIFAR10-DVS    check a dataset's files, count samples
 run 'arlif COMMAND --help' for the options of each command."""
 
 

@@ -3,8 +3,42 @@
 This package knows nothing about neurons or models.
 """
 
+from . import cifar, dvs, tiny_imagenet
+from .aedat import read_aedat2, read_aedat31
+from .cache import FrameCache
+from .cifar import CIFAR
 from .digits import Digits
+from .dvs import CIFAR10DVS, DVSGesture, EventFrames
+from .framing import event_counts, events_to_frames
 from .registry import DatasetInfo, build_datasets, dataset_names, get_dataset_info, register_dataset
+from .tiny_imagenet import TinyImageNet
+
+_DVS_OPTIONS = ("size", "cache_dir", "cache", "augment")
+
+
+def _digits(root, train, T=None, augment=True):
+    return Digits(train=train)  # nothing to augment
+
+
+def _cifar10(root, train, T=None, augment=True):
+    return CIFAR(root, name="cifar10", train=train, augment=augment)
+
+
+def _cifar100(root, train, T=None, augment=True):
+    return CIFAR(root, name="cifar100", train=train, augment=augment)
+
+
+def _tinyimagenet(root, train, T=None, augment=True):
+    return TinyImageNet(root, train=train, augment=augment)
+
+
+def _cifar10dvs(root, train, T=None, size=48, **options):
+    return CIFAR10DVS(root, train=train, T=T, size=size, **options)
+
+
+def _dvsgesture(root, train, T=None, size=None, **options):
+    return DVSGesture(root, train=train, T=T, size=size, **options)
+
 
 register_dataset(
     DatasetInfo(
@@ -13,17 +47,100 @@ register_dataset(
         in_channels=1,
         input_size=(8, 8),
         temporal=False,
-        build=lambda root, train, T=None, **_: Digits(train=train),
+        build=_digits,
         layout="(none: scikit-learn ships it; load_digits(), 1437 train / 360 test, fixed stratified split)",
         needs_root=False,
+        options=("augment",),
+    )
+)
+register_dataset(
+    DatasetInfo(
+        name="cifar10",
+        num_classes=10,
+        in_channels=3,
+        input_size=(32, 32),
+        temporal=False,
+        build=_cifar10,
+        layout=cifar.LAYOUT["cifar10"],
+        aliases=("cifar-10",),
+        options=("augment",),
+        where=cifar.WHERE,
+    )
+)
+register_dataset(
+    DatasetInfo(
+        name="cifar100",
+        num_classes=100,
+        in_channels=3,
+        input_size=(32, 32),
+        temporal=False,
+        build=_cifar100,
+        layout=cifar.LAYOUT["cifar100"],
+        aliases=("cifar-100",),
+        options=("augment",),
+        where=cifar.WHERE,
+    )
+)
+register_dataset(
+    DatasetInfo(
+        name="tinyimagenet",
+        num_classes=200,
+        in_channels=3,
+        input_size=(64, 64),
+        temporal=False,
+        build=_tinyimagenet,
+        layout=tiny_imagenet.LAYOUT,
+        aliases=("tiny-imagenet", "tiny-imagenet-200", "tinyimagenet200"),
+        options=("augment",),
+        where=tiny_imagenet.WHERE,
+    )
+)
+register_dataset(
+    DatasetInfo(
+        name="cifar10dvs",
+        num_classes=10,
+        in_channels=2,
+        input_size=(48, 48),
+        temporal=True,
+        build=_cifar10dvs,
+        layout=dvs.CIFAR10DVS_LAYOUT,
+        aliases=("cifar10-dvs", "cifar10_dvs"),
+        default_T=8,
+        options=("split", "convention", *_DVS_OPTIONS),
+        where=dvs.CIFAR10DVS_WHERE,
+    )
+)
+register_dataset(
+    DatasetInfo(
+        name="dvsgesture",
+        num_classes=11,
+        in_channels=2,
+        input_size=(128, 128),
+        temporal=True,
+        build=_dvsgesture,
+        layout=dvs.GESTURE_LAYOUT,
+        aliases=("dvs128gesture", "dvs128-gesture", "dvs-gesture", "gesture"),
+        default_T=20,
+        options=_DVS_OPTIONS,
+        where=dvs.GESTURE_WHERE,
     )
 )
 
 __all__ = [
-    "Digits",
+    "CIFAR",
+    "CIFAR10DVS",
+    "DVSGesture",
     "DatasetInfo",
+    "Digits",
+    "EventFrames",
+    "FrameCache",
+    "TinyImageNet",
     "build_datasets",
     "dataset_names",
+    "event_counts",
+    "events_to_frames",
     "get_dataset_info",
+    "read_aedat2",
+    "read_aedat31",
     "register_dataset",
 ]

@@ -39,6 +39,8 @@ class Digits(Dataset):
         x, y = (x_train, y_train) if train else (x_test, y_test)
         self.images = torch.from_numpy((x - mean) / std).unsqueeze(1).contiguous()
         self.labels = torch.from_numpy(y.astype(np.int64))
+        self.targets = self.labels.tolist()
+        self.classes = [str(d) for d in range(10)]
         self.train = train
 
     def __len__(self) -> int:

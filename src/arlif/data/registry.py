@@ -8,7 +8,7 @@ over T steps, a *temporal* sample is already ``[T, C, H, W]`` (DVS frames, one p
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from torch.utils.data import Dataset
 
@@ -21,7 +21,9 @@ class DatasetInfo:
 
     ``build(root, train, T, **options)`` returns the map-style dataset of one split. ``root`` may be
     ``None`` for datasets that ship with a package. ``layout`` describes the expected files for error
-    messages and ``arlif data info``.
+    messages and ``arlif data info``. ``default_T`` is the number of frames a temporal dataset uses when
+    no T is given (the reference recipe's T); ``options`` lists the keyword options ``build`` accepts and
+    ``where`` says where to get the data.
     """
 
     name: str
@@ -33,6 +35,9 @@ class DatasetInfo:
     layout: str = ""
     needs_root: bool = True
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    default_T: int | None = None
+    options: tuple[str, ...] = field(default_factory=tuple)
+    where: str = ""
 
 
 _REGISTRY: dict[str, DatasetInfo] = {}
@@ -58,13 +63,32 @@ def get_dataset_info(name: str) -> DatasetInfo:
 def build_datasets(
     name: str, root=None, T: int | None = None, **options
 ) -> tuple[Dataset, Dataset, DatasetInfo]:
-    """Return ``(train_set, test_set, info)`` for a registered dataset."""
+    """Return ``(train_set, test_set, info)`` for a registered dataset.
+
+    Unknown ``options`` raise :class:`DataError` listing the accepted ones. A temporal dataset built
+    without ``T`` uses ``info.default_T``. When an option changes the sample size (e.g. ``size=`` of the
+    DVS sets), the returned ``info.input_size`` is the size of the samples actually produced.
+    """
     info = get_dataset_info(name)
     if info.needs_root and not root:
+        where = f"\nGet it from {info.where}" if info.where else ""
         raise DataError(
             f"dataset {info.name!r} needs --data-root (the folder that holds it). "
-            f"Expected layout:\n{info.layout}"
+            f"Expected layout:\n{info.layout}{where}"
         )
+    unknown = sorted(set(options) - set(info.options))
+    if unknown:
+        raise DataError(
+            f"dataset {info.name!r} has no option(s) {unknown}; "
+            f"its options are {list(info.options) or 'none'}"
+        )
+    if T is None:
+        T = info.default_T
+    if info.temporal and (T is None or int(T) < 1):
+        raise DataError(f"dataset {info.name!r} is temporal and needs T >= 1 (frames per sample), got {T}")
     train = info.build(root, train=True, T=T, **options)
     test = info.build(root, train=False, T=T, **options)
+    size = getattr(train, "input_size", None)
+    if size is not None and tuple(size) != tuple(info.input_size):
+        info = replace(info, input_size=tuple(size))
     return train, test, info

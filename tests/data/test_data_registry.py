@@ -1,0 +1,100 @@
+"""Every registered dataset builds through build_datasets from format-exact fixtures."""
+
+import ast
+from pathlib import Path
+
+import pytest
+import torch
+from formats import write_cifar, write_cifar10dvs, write_gesture, write_tinyimagenet
+
+import arlif.data
+from arlif.data import build_datasets, dataset_names, get_dataset_info
+from arlif.errors import DataError
+
+EXPECTED = {  # name: (classes, channels, input size, temporal, default T)
+    "digits": (10, 1, (8, 8), False, None),
+    "cifar10": (10, 3, (32, 32), False, None),
+    "cifar100": (100, 3, (32, 32), False, None),
+    "tinyimagenet": (200, 3, (64, 64), False, None),
+    "cifar10dvs": (10, 2, (48, 48), True, 8),
+    "dvsgesture": (11, 2, (128, 128), True, 20),
+}
+
+
+def test_registry_entries_and_aliases():
+    assert set(dataset_names()) == set(EXPECTED)
+    for name, (classes, channels, size, temporal, T) in EXPECTED.items():
+        info = get_dataset_info(name)
+        assert (info.num_classes, info.in_channels, info.input_size, info.temporal, info.default_T) == (
+            classes, channels, size, temporal, T,
+        )  # fmt: skip
+        assert "augment" in info.options
+    for alias, name in [("CIFAR-10", "cifar10"), ("tiny-imagenet", "tinyimagenet"),
+                        ("cifar10-dvs", "cifar10dvs"), ("dvs128gesture", "dvsgesture")]:  # fmt: skip
+        assert get_dataset_info(alias).name == name
+
+
+@pytest.fixture(scope="module")
+def roots(tmp_path_factory):
+    base = tmp_path_factory.mktemp("roots")
+    write_cifar(base / "c10", "cifar10", n=2)
+    write_cifar(base / "c100", "cifar100", n=2)
+    write_tinyimagenet(base / "tiny")
+    write_cifar10dvs(base / "dvs", indices=(0, 100), n_events=5)
+    write_gesture(base / "gesture")
+    return {
+        "digits": None, "cifar10": base / "c10", "cifar100": base / "c100", "tinyimagenet": base / "tiny",
+        "cifar10dvs": base / "dvs", "dvsgesture": base / "gesture",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_dataset_builds_and_yields_model_ready_samples(name, roots, tmp_path):
+    classes, channels, size, temporal, default_T = EXPECTED[name]
+    options = {"cache_dir": tmp_path} if temporal else {}
+    torch.manual_seed(0)
+    train, test, info = build_datasets(name, roots[name], 3 if temporal else None, **options)
+    assert info.name == name and len(train) > 0 and len(test) > 0
+    for ds in (train, test):
+        x, y = ds[0]
+        assert x.dtype == torch.float32 and isinstance(y, int) and 0 <= y < classes
+        assert x.shape == ((3, channels, *size) if temporal else (channels, *size))
+    loader = torch.utils.data.DataLoader(test, batch_size=2)
+    xb, yb = next(iter(loader))
+    assert xb.shape[0] == yb.shape[0] == min(2, len(test))
+
+
+def test_temporal_default_T_and_size_option_updates_info(roots, tmp_path):
+    train, _, info = build_datasets("cifar10dvs", roots["cifar10dvs"], None, cache_dir=tmp_path)
+    assert train.T == 8 and info.input_size == (48, 48)
+    train, _, info = build_datasets("cifar10dvs", roots["cifar10dvs"], 2, size=None, cache=False)
+    assert info.input_size == (128, 128) and train[0][0].shape == (2, 2, 128, 128)
+    assert get_dataset_info("cifar10dvs").input_size == (48, 48)  # the registry entry is unchanged
+    _, test, info = build_datasets("dvsgesture", roots["dvsgesture"], 2, size=32, cache=False)
+    assert info.input_size == (32, 32) and test[0][0].shape == (2, 2, 32, 32)
+
+
+def test_registry_errors(roots):
+    with pytest.raises(DataError, match="unknown dataset 'mnist'"):
+        build_datasets("mnist", "/x")
+    with pytest.raises(DataError, match="(?s)needs --data-root.*cifar-10-batches-py.*kriz"):
+        build_datasets("cifar10", None)
+    with pytest.raises(DataError, match=r"no option\(s\) \['sise'\]; its options are \[.*'size'"):
+        build_datasets("cifar10dvs", roots["cifar10dvs"], 4, sise=48)
+    with pytest.raises(DataError, match="needs T >= 1"):
+        build_datasets("dvsgesture", roots["dvsgesture"], 0)
+
+
+def test_data_package_imports_no_neurons_models_or_training():
+    forbidden = ("arlif.neurons", "arlif.models", "arlif.train", "arlif.ops")
+    folder = Path(arlif.data.__file__).parent
+    for path in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                target = "arlif." * (node.level > 1) + (node.module or "") if node.level else node.module
+                names = [target] + [f"{target}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            assert not any(n.startswith(forbidden) for n in names if n), (path.name, names)
