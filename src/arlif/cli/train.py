@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 EXAMPLES = """examples:
   arlif train                                          offline demo: AR-LIF small CNN on sklearn digits (CPU)
@@ -35,7 +36,8 @@ def register(sub) -> None:
     helps = field_help()
     for key in FIELDS:
         flag = "--" + key.replace("_", "-")
-        kw = dict(dest=key, default=argparse.SUPPRESS, help=helps.get(key, ""))
+        default = FIELDS[key].default if FIELDS[key].default_factory is dataclasses.MISSING else {}
+        kw = dict(dest=key, default=argparse.SUPPRESS, help=f"{helps.get(key, '')} (default: {default})".lstrip())
         if bool in _allowed_types(_HINTS[key]):
             keys.add_argument(flag, nargs="?", const=True, type=parse_value, metavar="BOOL", **kw)
         else:

@@ -33,21 +33,21 @@ class TrainConfig:
     backend: str = "auto"  # neuron backend: auto, torch, cpu, triton
     T: int = 4  # time steps
     # optimisation
-    epochs: int = 30
+    epochs: int = 30  # training epochs
     batch_size: int = 64  # global batch; split evenly over DDP processes
     eval_batch_size: int | None = None  # default: batch_size
     optimizer: str = "sgd"  # sgd (momentum) or adamw
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
+    lr: float = 0.1  # initial learning rate
+    momentum: float = 0.9  # SGD momentum
+    weight_decay: float = 5e-4  # weight decay (applies to the neuron scalars a, c, w too)
     scheduler: str = "cosine"  # cosine (annealed over all epochs, stepped per epoch) or constant
     grad_clip: float | None = None  # max gradient norm, none to disable
     # loss (SPEC §5): (1 - mse_lambda)·mean_t CE(O_t, y) + mse_lambda·MSE(O, target)
-    mse_lambda: float = 0.05
+    mse_lambda: float = 0.05  # λ_L, weight of the MSE term
     mse_target: str = "const"  # const (1.0) or onehot
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.0  # label smoothing of the cross-entropy
     mixup_alpha: float = 0.0  # > 0 enables MixUp; with cutmix_alpha too, one of the two per batch
-    cutmix_alpha: float = 0.0
+    cutmix_alpha: float = 0.0  # > 0 enables CutMix
     # runtime
     device: str = "auto"  # auto (cuda if available), cpu, cuda, cuda:N
     amp: bool | None = None  # mixed precision; default: on for CUDA, off for CPU
