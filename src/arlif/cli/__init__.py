@@ -11,10 +11,12 @@ import sys
 from ..errors import ArlifError
 
 # sub-command modules, in the order --help lists them
-COMMANDS = ["info"]
+COMMANDS = ["info", "bench"]
 
 EPILOG = """examples:
   arlif info                      versions, devices and neuron backends available here
+  arlif bench --neurons arlif,lif --json bench.json --markdown bench.md
+                                  fwd+bwd time and backward memory per neuron x backend
 run 'arlif COMMAND --help' for the options of each command."""
 
 

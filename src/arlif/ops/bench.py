@@ -192,7 +192,7 @@ def markdown_table(results: list[Result]) -> str:
     ]
     for r in results:
         sp = f"{r.speedup_vs_torch:.2f}×" if r.speedup_vs_torch else "–"
-        bw = f"{r.bandwidth_gbs:.0f}" if r.bandwidth_gbs else "–"
+        bw = f"{r.bandwidth_gbs:.1f}" if r.bandwidth_gbs is not None else "–"
         saved = f"{r.saved_bytes_per_element:.2f}"
         lines.append(f"| {r.neuron} | {r.backend} | {r.median_ms:.2f} | {sp} | {saved} | {bw} |")
     return "\n".join(lines)
@@ -206,7 +206,7 @@ def text_table(results: list[Result]) -> str:
     rows = [head, "-" * len(head)]
     for r in results:
         sp = f"{r.speedup_vs_torch:.2f}x" if r.speedup_vs_torch else "-"
-        bw = f"{r.bandwidth_gbs:.0f}" if r.bandwidth_gbs else "-"
+        bw = f"{r.bandwidth_gbs:.1f}" if r.bandwidth_gbs is not None else "-"
         rows.append(f"{r.neuron:9s} {r.backend:7s} {r.median_ms:10.2f} {r.min_ms:9.2f} {sp:>9s} "
                     f"{r.saved_bytes_per_element:10.2f} {bw:>7s}")  # fmt: skip
     return "\n".join(rows)
