@@ -1,10 +1,15 @@
-"""Every golden case (SPEC §2.6) in float64 and float32, single- and multi-step."""
+"""Every golden case (SPEC §2.6) in float64 and float32, single- and multi-step, through every backend
+that can run here (multi-step: the reference, the fused CPU kernels and Triton under TRITON_INTERPRET)."""
 
 import numpy as np
 import pytest
 import torch
 
+from arlif.ops.backends import available_backends
 from golden_cases import build, load, run
+
+# (step_mode, backend): single-step mode always runs the reference
+MODES = [("s", "torch")] + [("m", b) for b in ("torch", "cpu", "triton")]
 
 CASES = [
     "arlif",
@@ -25,11 +30,13 @@ def _close(actual, expected, dtype, what):
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
-@pytest.mark.parametrize("step_mode", ["m", "s"])
+@pytest.mark.parametrize("step_mode,backend", MODES, ids=[f"{m}-{b}" for m, b in MODES])
 @pytest.mark.parametrize("case", CASES)
-def test_golden_case(golden_path, case, step_mode, dtype):
+def test_golden_case(golden_path, case, step_mode, backend, dtype):
+    if backend not in available_backends(case.split("_")[0]):
+        pytest.skip(f"backend {backend} is not available here")
     data, meta = load(golden_path)
-    mod = build(case, meta[case], dtype=dtype, backend="torch")
+    mod = build(case, meta[case], dtype=dtype, backend=backend)
     x, spikes, v, m = run(mod, data, dtype, step_mode)
     # spikes must agree exactly: the golden inputs keep u away from 0 by 2e-3
     np.testing.assert_array_equal(spikes.detach().numpy(), data[f"{case}/spikes"])

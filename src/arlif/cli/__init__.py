@@ -11,7 +11,7 @@ import sys
 from ..errors import ArlifError
 
 # sub-command modules, in the order --help lists them
-COMMANDS = ["train", "eval", "energy", "plot", "ablate", "data", "info"]
+COMMANDS = ["train", "eval", "energy", "plot", "ablate", "data", "bench", "info"]
 
 EPILOG = """examples:
   arlif train                     offline demo: AR-LIF on scikit-learn digits, CPU, a few minutes
@@ -22,6 +22,8 @@ EPILOG = """examples:
   arlif ablate                    AR-LIF vs its ablations and LIF/PLIF/CLIF on digits, 3 seeds
   arlif info                      versions, devices and neuron backends available here
   arlif data info cifar10dvs --root ~/data/CIFAR10-DVS    check a dataset's files, count samples
+  arlif bench --neurons arlif,lif --json bench.json --markdown bench.md
+                                  fwd+bwd time and backward memory per neuron x backend
 run 'arlif COMMAND --help' for the options of each command."""
 
 

@@ -21,6 +21,8 @@ import torch
 BACKEND_NAMES = ("auto", "torch", "cpu", "triton")
 
 _FUSED: dict[str, dict[str, Callable]] = {}
+# optional per-(neuron, backend) probes: () -> None when usable, else the reason (e.g. no C++ compiler)
+_PROBES: dict[tuple[str, str], Callable[[], str | None]] = {}
 
 
 class BackendUnavailableError(RuntimeError):
@@ -33,11 +35,18 @@ def check_backend_name(name: str) -> str:
     return name
 
 
-def register_fused(neuron: str, backend: str, fn: Callable) -> None:
-    """Register ``fn`` as the ``backend`` implementation of ``neuron`` ("arlif", "lif", "plif", "clif")."""
+def register_fused(
+    neuron: str, backend: str, fn: Callable, unavailable: Callable[[], str | None] | None = None
+) -> None:
+    """Register ``fn`` as the ``backend`` implementation of ``neuron`` ("arlif", "lif", "plif", "clif").
+
+    ``unavailable``, if given, is a cheap probe returning ``None`` when the implementation can run here
+    and otherwise the reason (shown in the error of :func:`resolve_backend`)."""
     if backend not in ("cpu", "triton"):
         raise ValueError(f"fused backends are 'cpu' or 'triton', got {backend!r}")
     _FUSED.setdefault(neuron, {})[backend] = fn
+    if unavailable is not None:
+        _PROBES[(neuron, backend)] = unavailable
 
 
 def get_fused(neuron: str, backend: str) -> Callable:
@@ -65,7 +74,8 @@ def _why_unavailable(neuron: str, backend: str, device: torch.device) -> str | N
             )
         if device.type not in ("cpu", "cuda"):
             return f"backend 'triton' does not support device {device}"
-    return None
+    probe = _PROBES.get((neuron, backend))
+    return probe() if probe is not None else None
 
 
 def available_backends(neuron: str, device: torch.device | str = "cpu") -> list[str]:

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# One-shot GPU check for a session that is lent a CUDA device (no pip installs; PYTHONPATH=src).
+#   bash benchmarks/gpu_check.sh [OUT_DIR]        (about 3-6 minutes on one H100)
+# 1. the Triton kernels against the reference on CUDA (parity of spikes, states, all gradients),
+# 2. `arlif bench` on cuda, T=8, float32 and bfloat16, with achieved bandwidth,
+# writing everything under OUT_DIR (default $OUT if set, else benchmarks/gpu_out).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT_DIR="${1:-${OUT:-benchmarks/gpu_out}}"
+mkdir -p "$OUT_DIR"
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+unset TRITON_INTERPRET
+PY="${PYTHON:-$(command -v python || command -v python3)}"
+status=0
+
+"$PY" - <<'PY' 2>&1 | tee "$OUT_DIR/env.txt"
+import torch, triton
+print("torch", torch.__version__, "triton", triton.__version__, "cuda", torch.version.cuda)
+print("device", torch.cuda.get_device_name(0), torch.cuda.get_device_properties(0))
+PY
+
+echo "== 1. Triton parity on CUDA ==" | tee "$OUT_DIR/parity.txt"
+timeout 300 "$PY" -m pytest -q -p no:cacheprovider tests/test_fused_cuda.py 2>&1 | tail -40 | tee -a "$OUT_DIR/parity.txt" \
+  || status=1
+
+echo "== 2. arlif bench on cuda, T=8 ==" | tee "$OUT_DIR/bench.txt"
+for dtype in float32 bfloat16; do
+  timeout 150 "$PY" -m arlif bench --device cuda --backends torch,triton --T 8 --shape 32,64,16,16 \
+    --dtype "$dtype" --repeats 20 --warmup 5 --json "$OUT_DIR/bench_cuda_${dtype}.json" \
+    --markdown "$OUT_DIR/bench_cuda_${dtype}.md" 2>&1 | tee -a "$OUT_DIR/bench.txt" || status=1
+done
+# a larger layer (ResNet-18 stem-sized, batch 128) where bandwidth matters
+timeout 120 "$PY" -m arlif bench --device cuda --backends torch,triton --neurons arlif,lif --T 8 \
+  --shape 128,64,32,32 --repeats 10 --warmup 3 --json "$OUT_DIR/bench_cuda_large.json" \
+  --markdown "$OUT_DIR/bench_cuda_large.md" 2>&1 | tee -a "$OUT_DIR/bench.txt" || status=1
+echo "peak DRAM bandwidth for comparison: H100 SXM ~3350 GB/s, H100 PCIe ~2000 GB/s, H200 ~4800 GB/s" \
+  | tee -a "$OUT_DIR/bench.txt"
+exit $status

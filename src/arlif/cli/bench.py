@@ -1,0 +1,87 @@
+"""``arlif bench``: forward+backward time and backward memory of each neuron × backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(t) for t in _csv(text.replace("x", ",")))
+    except ValueError:
+        msg = f"--shape must be integers separated by commas, e.g. 32,64,16,16; got {text!r}"
+        raise ValueError(msg) from None
+    if not shape or any(s <= 0 for s in shape):
+        raise ValueError(f"--shape must be positive sizes, got {text!r}")
+    return shape
+
+
+def register(sub) -> None:
+    from arlif.ops.bench import DTYPES, NEURONS
+
+    p = sub.add_parser(
+        "bench",
+        help="time fwd+bwd and measure backward memory of each neuron × backend",
+        description="For each neuron and backend (the per-step reference 'torch' and the fused 'cpu' / "
+        "'triton' kernels): forward+backward median time after warm-up, speed-up over the reference "
+        "measured in the same run, bytes kept for backward per input element, and achieved bandwidth "
+        "of the fused kernels. Input is [T, *shape]. Backends that cannot run on the device are skipped "
+        "with a note.",
+    )
+    p.add_argument("--neurons", default=",".join(NEURONS), help=f"comma list from {','.join(NEURONS)}")
+    p.add_argument("--backends", default="torch,cpu,triton", help="comma list from torch,cpu,triton")
+    p.add_argument("--shape", default="32,64,16,16", help="per-step shape B,C,H,W... (default 32,64,16,16)")
+    p.add_argument("--T", type=int, default=8, help="time steps (default 8)")
+    p.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:i] (default cpu)")
+    p.add_argument("--repeats", type=int, default=10, help="timed runs per case (median reported)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed runs first")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--json", type=Path, default=None, metavar="PATH", help="write results as JSON")
+    p.add_argument("--markdown", type=Path, default=None, metavar="PATH", help="write a Markdown table")
+    p.add_argument("--quiet", action="store_true", help="no per-case progress lines")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import sys
+
+    import torch
+
+    from arlif.ops import bench
+
+    neurons = _csv(args.neurons)
+    unknown = [n for n in neurons if n not in bench.NEURONS]
+    if unknown:
+        raise ValueError(f"unknown neuron(s) {unknown}; choose from {list(bench.NEURONS)}")
+    names = _csv(args.backends)
+    bad = [b for b in names if b not in ("torch", "cpu", "triton")]
+    if bad:
+        raise ValueError(f"unknown backend(s) {bad}; choose from torch,cpu,triton")
+    if args.T < 1 or args.repeats < 1 or args.warmup < 0:
+        raise ValueError("--T and --repeats must be >= 1 and --warmup >= 0")
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda requested but CUDA is not available here")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    results = bench.run_bench(neurons, names, _shape(args.shape), args.T, args.dtype, str(device),
+                              args.repeats, args.warmup, log=log)  # fmt: skip
+    env = bench.environment(str(device))
+    print(f"input [T={args.T}, {args.shape}] {args.dtype} on {env.get('gpu', device)}; "
+          f"torch {env['torch']}, {env['threads']} CPU threads")  # fmt: skip
+    print(bench.text_table(results))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(bench.to_json(results, str(device)) + "\n")
+        print(f"wrote {args.json}")
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(bench.markdown_table(results) + "\n")
+        print(f"wrote {args.markdown}")
+    return 0

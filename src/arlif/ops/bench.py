@@ -1,0 +1,216 @@
+"""Benchmark of the neuron backends (``arlif bench``, ``benchmarks/bench_neurons.py``).
+
+For each neuron × backend: forward+backward wall time (median over repeats, after warm-up), its ratio to
+the per-step reference (``"torch"``) measured in the same run, the bytes kept for backward per input
+element (measured with :func:`torch.autograd.graph.saved_tensors_hooks`, each storage counted once), and,
+for fused backends, the achieved memory bandwidth under a simple traffic model (below).
+
+This module drives the functional layer (:mod:`arlif.ops.reference` and the registered fused functions),
+not the ``nn.Module`` neurons, so that ``ops`` stays below ``neurons`` in the layering.
+
+Traffic model of one fused forward+backward (bytes, ``e`` = input element size, ``s`` = number of states):
+forward reads x and writes spikes (``2e`` per element); backward reads x twice, reads the spike gradient,
+writes the input gradient (``4e``) and writes+reads the per-step scratch state (``2·s·4``, float32).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+
+from ..surrogate import get_surrogate
+from . import backends, reference
+
+NEURONS = ("arlif", "lif", "lif_hard", "plif", "clif")
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16,
+          "float16": torch.float16}  # fmt: skip
+
+
+@dataclass
+class Result:
+    neuron: str
+    backend: str
+    shape: list
+    T: int
+    dtype: str
+    device: str
+    median_ms: float
+    min_ms: float
+    speedup_vs_torch: float | None
+    saved_bytes_per_element: float
+    bandwidth_gbs: float | None
+
+
+def _spec(neuron: str, dtype: torch.dtype, device):
+    """(registry key, step function, initial-state maker, params, config) of a benchmark neuron, with the
+    modules' defaults."""
+    sg = get_surrogate("rectangle")
+    p = lambda v: torch.tensor(v, dtype=torch.float32, device=device, requires_grad=True)  # noqa: E731
+    if neuron == "arlif":
+        cfg = dict(surrogate=sg, v_threshold=1.0, decay=0.5, threshold_adjust=True, adaptive_reset=True,
+                   carry_memory=True)  # fmt: skip
+        return "arlif", reference.arlif_step, 2, (p(0.3), p(1.0)), cfg
+    if neuron in ("lif", "lif_hard"):
+        cfg = dict(surrogate=sg, v_threshold=1.0, decay=0.5, hard_reset=neuron == "lif_hard")
+        return "lif", reference.lif_step, 1, (), cfg
+    if neuron == "plif":
+        return "plif", reference.plif_step, 1, (p(0.0),), dict(surrogate=sg, v_threshold=1.0)
+    if neuron == "clif":
+        return "clif", reference.clif_step, 2, (), dict(surrogate=sg, v_threshold=1.0, tau=2.0)
+    raise ValueError(f"unknown neuron {neuron!r}; choose from {list(NEURONS)}")
+
+
+def _runner(neuron: str, backend: str, dtype: torch.dtype, device):
+    key, step, nstates, params, cfg = _spec(neuron, dtype, device)
+
+    def states(x):
+        v0 = torch.zeros_like(x[0])
+        if nstates == 1:
+            return (v0,)
+        return (v0, None) if key == "arlif" else (v0, torch.zeros_like(x[0]))
+
+    if backend == "torch":
+        return lambda x: reference.run_steps(step, x, states(x), params, False, **cfg)[0]
+    backends.resolve_backend(key, backend, torch.device(device))  # raises a clear error if unavailable
+    fused = backends.get_fused(key, backend)
+    return lambda x: fused(x, states(x), params, False, **cfg)[0]
+
+
+def _make_input(shape, T, dtype, device, seed=0):
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    x = torch.randn((T, *shape), generator=g) * 1.0 + 0.5
+    return x.to(device=device, dtype=dtype)
+
+
+def saved_bytes_per_element(neuron: str, backend: str, shape=(4, 64), T: int = 8,
+                            dtype=torch.float32, device="cpu") -> float:  # fmt: skip
+    """Bytes the autograd graph keeps for backward per element of the [T, *shape] input (storages counted
+    once; a view of the input counts as the input)."""
+    run = _runner(neuron, backend, dtype, device)
+    x = _make_input(shape, T, dtype, device).requires_grad_()
+    storages: dict[int, int] = {}
+
+    def pack(t):
+        st = t.untyped_storage()
+        storages[st.data_ptr()] = st.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = run(x)
+    del out
+    return sum(storages.values()) / x.numel()
+
+
+def _sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _traffic_bytes(neuron: str, numel: int, elem: int) -> int:
+    nstates = 2 if neuron in ("arlif", "clif") else 1
+    return numel * (2 * elem + 4 * elem + 2 * nstates * 4)
+
+
+def bench_one(neuron, backend, shape, T, dtype, device, repeats=10, warmup=2) -> dict:
+    run = _runner(neuron, backend, dtype, device)
+    base = _make_input(shape, T, dtype, device)
+    grad = torch.rand_like(base)
+    times = []
+    for i in range(warmup + repeats):
+        x = base.clone().requires_grad_()
+        _sync(device)
+        t0 = time.perf_counter()
+        out = run(x)
+        out.backward(grad)
+        _sync(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+        del out, x
+    med = statistics.median(times)
+    bw = None
+    if backend != "torch":
+        bw = _traffic_bytes(neuron, base.numel(), base.element_size()) / med / 1e9
+    saved = saved_bytes_per_element(neuron, backend, shape, T, dtype, device)
+    return dict(median_ms=med * 1e3, min_ms=min(times) * 1e3, bandwidth_gbs=bw, saved_bytes_per_element=saved)
+
+
+def run_bench(neurons=NEURONS, backend_names=("torch", "cpu", "triton"), shape=(32, 64, 16, 16), T=8,
+              dtype="float32", device="cpu", repeats=10, warmup=2, skip_unavailable=True,
+              log=None) -> list[Result]:  # fmt: skip
+    """Benchmark every neuron × backend. Backends that cannot run here are skipped (with a log line) when
+    ``skip_unavailable``, else raise :class:`arlif.ops.BackendUnavailableError`."""
+    tdtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
+    dname = str(tdtype).replace("torch.", "")
+    results = []
+    for neuron in neurons:
+        key = _spec(neuron, tdtype, device)[0]
+        row: dict[str, dict] = {}
+        for backend in backend_names:
+            if backend != "torch":
+                why = backends._why_unavailable(key, backend, torch.device(device))
+                if why is not None:
+                    if not skip_unavailable:
+                        backends.resolve_backend(key, backend, torch.device(device))
+                    if log:
+                        log(f"skip {neuron}/{backend}: {why}")
+                    continue
+            row[backend] = bench_one(neuron, backend, shape, T, tdtype, device, repeats, warmup)
+            if log:
+                log(f"{neuron:9s} {backend:7s} {row[backend]['median_ms']:9.2f} ms")
+        ref = row.get("torch", {}).get("median_ms")
+        for backend, r in row.items():
+            speedup = (ref / r["median_ms"]) if ref else None
+            results.append(Result(neuron=neuron, backend=backend, shape=list(shape), T=T, dtype=dname,
+                                  device=str(device), speedup_vs_torch=speedup, **r))  # fmt: skip
+    return results
+
+
+def environment(device="cpu") -> dict:
+    env = dict(torch=torch.__version__, python=platform.python_version(), machine=platform.machine(),
+               processor=platform.processor(), threads=torch.get_num_threads())  # fmt: skip
+    try:
+        import triton
+
+        env["triton"] = triton.__version__
+    except ImportError:
+        env["triton"] = None
+    if torch.device(device).type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return env
+
+
+def markdown_table(results: list[Result]) -> str:
+    lines = [
+        "| neuron | backend | fwd+bwd median (ms) | speed-up vs torch | saved bytes/element "
+        "| bandwidth (GB/s) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        sp = f"{r.speedup_vs_torch:.2f}×" if r.speedup_vs_torch else "–"
+        bw = f"{r.bandwidth_gbs:.1f}" if r.bandwidth_gbs is not None else "–"
+        saved = f"{r.saved_bytes_per_element:.2f}"
+        lines.append(f"| {r.neuron} | {r.backend} | {r.median_ms:.2f} | {sp} | {saved} | {bw} |")
+    return "\n".join(lines)
+
+
+def text_table(results: list[Result]) -> str:
+    head = (
+        f"{'neuron':9s} {'backend':7s} {'median ms':>10s} {'min ms':>9s} {'vs torch':>9s} "
+        f"{'saved B/el':>10s} {'GB/s':>7s}"
+    )
+    rows = [head, "-" * len(head)]
+    for r in results:
+        sp = f"{r.speedup_vs_torch:.2f}x" if r.speedup_vs_torch else "-"
+        bw = f"{r.bandwidth_gbs:.1f}" if r.bandwidth_gbs is not None else "-"
+        rows.append(f"{r.neuron:9s} {r.backend:7s} {r.median_ms:10.2f} {r.min_ms:9.2f} {sp:>9s} "
+                    f"{r.saved_bytes_per_element:10.2f} {bw:>7s}")  # fmt: skip
+    return "\n".join(rows)
+
+
+def to_json(results: list[Result], device="cpu") -> str:
+    return json.dumps(dict(environment=environment(device), results=[asdict(r) for r in results]), indent=2)

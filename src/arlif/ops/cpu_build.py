@@ -1,0 +1,150 @@
+"""Build and load the fused CPU kernels (``cpu_kernels.cpp``) on first use.
+
+The kernels are plain C++ without torch headers, compiled by the system C++ compiler into a shared
+library and called through :mod:`ctypes` with raw data pointers. We do this by hand rather than with
+``torch.utils.cpp_extension.load_inline`` because that always compiles against the torch headers, which
+takes about a minute on a small machine (and in every fresh CI run); this file builds in seconds.
+
+The library is cached under ``$ARLIF_CACHE_DIR`` (default ``~/.cache/arlif/kernels``), keyed by a hash of
+the source, the compiler, its flags and the CPU's instruction-set flags (``-march=native``), so a cache
+shared between different machines never loads code built for another CPU. Set ``ARLIF_CXX`` to choose
+the compiler and ``ARLIF_CXXFLAGS`` to add flags.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+from .backends import BackendUnavailableError
+
+SOURCE = Path(__file__).with_name("cpu_kernels.cpp")
+FLAGS = ["-O3", "-std=c++17", "-shared", "-fPIC", "-pthread", "-ffp-contract=off", "-fno-math-errno"]
+ABI_VERSION = 1
+
+_lock = threading.Lock()
+_lib: ctypes.CDLL | None = None
+_error: str | None = None
+
+
+def compiler() -> str | None:
+    """Path of the C++ compiler that will build the kernels, or ``None``."""
+    name = os.environ.get("ARLIF_CXX")
+    if name:
+        return shutil.which(name)
+    for cand in ("g++", "c++", "clang++"):
+        path = shutil.which(cand)
+        if path:
+            return path
+    return None
+
+
+def _cpu_flags() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _march_flags(cxx: str) -> list[str]:
+    """``-march=native`` where the compiler accepts it (gcc/clang on x86 and most ARM builds)."""
+    probe = subprocess.run(
+        [cxx, "-march=native", "-x", "c++", "-fsyntax-only", "-"],
+        input="int main(){}",
+        capture_output=True,
+        text=True,
+    )
+    return ["-march=native"] if probe.returncode == 0 else []
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("ARLIF_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "arlif")
+    return Path(root) / "kernels"
+
+
+def unavailable_reason() -> str | None:
+    """Why the CPU kernels cannot be used here (cheap check: no build), or ``None``."""
+    if _error is not None:
+        return _error
+    if _lib is None and compiler() is None:
+        return "no C++ compiler found to build the fused CPU kernels (install g++ or set ARLIF_CXX)"
+    return None
+
+
+def _build() -> ctypes.CDLL:
+    cxx = compiler()
+    if cxx is None:
+        raise BackendUnavailableError(unavailable_reason())
+    source = SOURCE.read_bytes()
+    version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
+    flags = FLAGS + _march_flags(cxx) + os.environ.get("ARLIF_CXXFLAGS", "").split()
+    key = hashlib.sha256(
+        b"\0".join([source, version.encode(), " ".join(flags).encode(), _cpu_flags().encode()])
+    ).hexdigest()[:20]
+    target = cache_dir() / f"arlif_cpu_{key}.so"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # build into a temporary file, then rename: concurrent processes never see a half-written library
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+        os.close(fd)
+        cmd = [cxx, *flags, str(SOURCE), "-o", tmp]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            os.unlink(tmp)
+            raise BackendUnavailableError(
+                "building the fused CPU kernels failed:\n" + " ".join(cmd) + "\n" + proc.stderr[-4000:]
+            )
+        os.replace(tmp, target)
+    lib = ctypes.CDLL(str(target))
+    if lib.arlif_kernels_abi_version() != ABI_VERSION:
+        raise BackendUnavailableError(f"stale kernel library {target}; delete it and retry")
+    _declare(lib)
+    return lib
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    p, i64, f64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double, ctypes.c_int
+    sigs = {
+        "arlif_fwd": [p, p, p, i64, i64, f64, f64, f64, f64, i32, i32, i32, p, p, p, p, p, i32],
+        "arlif_bwd": [p, p, p, p, p, p, p, p, i64, i64, f64, f64, f64, f64, i32, i32, i32, i32, f64,
+                      p, p, p, p, p, i32],
+        "leaky_fwd": [p, p, i64, i64, f64, f64, i32, p, p, p, i32],
+        "leaky_bwd": [p, p, p, p, p, i64, i64, f64, f64, i32, i32, f64, p, p, p, i32],
+        "clif_fwd": [p, p, p, i64, i64, f64, f64, f64, p, p, p, p, p, i32],
+        "clif_bwd": [p, p, p, p, p, p, p, p, i64, i64, f64, f64, f64, i32, f64, p, p, p, i32],
+    }  # fmt: skip
+    for name, args in sigs.items():
+        for suffix in ("f32", "f64"):
+            fn = getattr(lib, f"{name}_{suffix}")
+            fn.argtypes = args
+            fn.restype = None
+
+
+def load() -> ctypes.CDLL:
+    """The loaded kernel library (built on first call). Raises :class:`BackendUnavailableError`."""
+    global _lib, _error
+    if _lib is not None:
+        return _lib
+    with _lock:
+        if _lib is None:
+            if _error is not None:
+                raise BackendUnavailableError(_error)
+            try:
+                _lib = _build()
+            except BackendUnavailableError as exc:
+                _error = str(exc)
+                raise
+            except OSError as exc:
+                _error = f"cannot build or load the fused CPU kernels: {exc}"
+                raise BackendUnavailableError(_error) from exc
+    return _lib

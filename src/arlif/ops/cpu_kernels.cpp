@@ -1,0 +1,670 @@
+// Fused multi-step CPU kernels of the arlif neurons (SPEC §3): one pass over time forward, and a
+// backward that recomputes the forward of a small block of neurons into a cache-resident scratch
+// buffer, then runs BPTT over that block in reverse. Only x and the initial state are kept between
+// forward and backward.
+//
+// The math is the one of src/arlif/ops/reference.py, in the same operation order, so float64 results
+// agree with the reference to rounding. This file is plain C++ (no torch headers) so that it builds in
+// about a second; arlif/ops/cpu_build.py compiles it on first use and loads it with ctypes.
+//
+// Layout: x, spikes and every sequence are contiguous [T, N]; states are [N]. Elements are processed in
+// blocks of BLOCK neurons; inner loops run over the neurons of a block and are written branch-free so
+// that the compiler vectorises them. Threads take contiguous ranges of blocks. Gradients of the scalar
+// parameters are summed per block (in double) into `partial[block]`; the caller adds the partials, so the
+// result does not depend on the number of threads.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+namespace {
+
+constexpr int64_t BLOCK = 128;
+
+// ---- elementwise math ------------------------------------------------------------------------------
+// float: a branch-free exp (Cody-Waite range reduction and a degree-7 Taylor polynomial, within ~2 ulp
+// of expf) that the compiler can vectorise; libm's expf/tanhf calls would keep the loops scalar.
+// double: libm, for exact parity with the float64 reference.
+template <typename F>
+struct Math;
+
+template <>
+struct Math<float> {
+    static inline float exp(float x) {
+        x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+        // round x·log2(e) to the nearest integer by adding and subtracting 1.5·2^23 (vectorises,
+        // unlike floor/nearbyint on some targets)
+        float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+        float r = x - n * 0.693359375f;  // ln 2 split into an exact high part and a low part
+        r = r - n * -2.12194440054690583e-4f;
+        float p = 1.9841270e-4f;  // 1/5040
+        p = p * r + 1.3888889e-3f;
+        p = p * r + 8.3333333e-3f;
+        p = p * r + 4.1666667e-2f;
+        p = p * r + 1.6666667e-1f;
+        p = p * r + 0.5f;
+        p = p * r + 1.0f;
+        p = p * r + 1.0f;
+        int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+        float scale;
+        std::memcpy(&scale, &bits, sizeof scale);
+        return p * scale;
+    }
+    static inline float sigmoid(float x) { return 1.0f / (1.0f + exp(-x)); }
+    // sigmoid(x) and tanh(x) from one exponential and one division: with e = exp(-x) and
+    // d = 1/((1+e)(1+e²)), σ(x) = (1+e²)·d and tanh(x) = (1-e²)/(1+e²) = (1-e²)(1+e)·d. x is clamped to
+    // ±20 so that the product stays finite; there σ and tanh are within 2e-9 of their limits.
+    static inline void sigmoid_tanh(float x, float& sig, float& th) {
+        x = x < -20.0f ? -20.0f : (x > 20.0f ? 20.0f : x);
+        const float e = exp(-x), e2 = e * e;
+        const float d = 1.0f / ((1.0f + e) * (1.0f + e2));
+        sig = (1.0f + e2) * d;
+        th = ((1.0f - e2) * (1.0f + e)) * d;
+    }
+};
+
+template <>
+struct Math<double> {
+    static inline double exp(double x) { return std::exp(x); }
+    static inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+    static inline void sigmoid_tanh(double x, double& sig, double& th) {
+        sig = 1.0 / (1.0 + std::exp(-x));
+        th = std::tanh(x);
+    }
+};
+
+// dS/du of the surrogate `kind` (ids of arlif.surrogate.KIND_IDS) for n values of u.
+template <typename F>
+void surrogate_grad(int kind, F width, const F* u, F* out, int64_t n) {
+    switch (kind) {
+        case 0: {  // rectangle
+            const F half = width / F(2);
+            #pragma GCC ivdep
+            for (int64_t i = 0; i < n; ++i) out[i] = (std::abs(u[i]) <= half ? F(1) : F(0)) / width;
+            break;
+        }
+        case 1: {  // triangle
+            const F w2 = width * width;
+            #pragma GCC ivdep
+            for (int64_t i = 0; i < n; ++i) {
+                F d = width - std::abs(u[i]);
+                out[i] = (d > F(0) ? d : F(0)) / w2;
+            }
+            break;
+        }
+        case 2: {  // sigmoid
+            #pragma GCC ivdep
+            for (int64_t i = 0; i < n; ++i) {
+                F s = Math<F>::sigmoid(width * u[i]);
+                out[i] = width * s * (F(1) - s);
+            }
+            break;
+        }
+        default: {  // atan
+            const F k = static_cast<F>(3.14159265358979323846 * static_cast<double>(width) / 2.0);
+            const F half = width / F(2);
+            #pragma GCC ivdep
+            for (int64_t i = 0; i < n; ++i) {
+                F z = k * u[i];
+                out[i] = half / (F(1) + z * z);
+            }
+            break;
+        }
+    }
+}
+
+// Run fn(first_block, end_block) over all blocks on up to nthreads threads.
+template <typename Fn>
+void parallel_blocks(int64_t nblocks, int nthreads, Fn fn) {
+    int64_t nt = std::max<int64_t>(1, std::min<int64_t>(nthreads, nblocks));
+    if (nt == 1) {
+        fn(0, nblocks);
+        return;
+    }
+    std::vector<std::thread> pool;
+    int64_t per = (nblocks + nt - 1) / nt;
+    for (int64_t k = 1; k < nt; ++k) {
+        int64_t b0 = k * per, b1 = std::min(nblocks, b0 + per);
+        if (b0 < b1) pool.emplace_back(fn, b0, b1);
+    }
+    fn(0, std::min(nblocks, per));
+    for (auto& th : pool) th.join();
+}
+
+inline int64_t block_len(int64_t b, int64_t N) { return std::min(BLOCK, N - b * BLOCK); }
+
+// ================================================================================================
+// AR-LIF (SPEC §2.1-2.3). Template switches: TA threshold_adjust, AR adaptive_reset, CARRY carry_memory.
+// ================================================================================================
+template <typename F>
+struct ArlifArgs {
+    const F *x, *v0, *m0;                     // m0 may be null (zeros)
+    int64_t T, N;
+    F ta, c, vth, decay;                      // ta = tanh(a)
+    F *spikes, *vT, *mT, *vseq, *mseq;        // forward outputs (mT, vseq, mseq may be null)
+    const F *gs, *gvT, *gmT, *gvseq, *gmseq;  // backward inputs (all but gs may be null)
+    F *gx, *gv0, *gm0;                        // backward outputs (gm0 may be null)
+    double *part_a, *part_c;                  // per-block partial sums (may be null)
+    int kind;
+    F width;
+};
+
+template <typename F, bool TA, bool AR, bool CARRY>
+void arlif_fwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
+    using M = Math<F>;
+    // scalars in locals: the compiler cannot prove that stores through the output pointers leave A alone
+    const int64_t N = A.N;
+    const F ta = A.ta, c = A.c, vth = A.vth, decay = A.decay;
+    F v[BLOCK], m[BLOCK];
+    for (int64_t b = b0; b < b1; ++b) {
+        const int64_t i0 = b * BLOCK, n = block_len(b, N);
+        #pragma GCC ivdep
+        for (int64_t i = 0; i < n; ++i) {
+            v[i] = A.v0[i0 + i];
+            m[i] = A.m0 ? A.m0[i0 + i] : F(0);
+        }
+        for (int64_t t = 0; t < A.T; ++t) {
+            const F* __restrict__ xt = A.x + t * N + i0;
+            F* __restrict__ st = A.spikes + t * N + i0;
+            #pragma GCC ivdep
+            for (int64_t i = 0; i < n; ++i) {
+                const F xi = xt[i];
+                const F h = decay * v[i] + xi;
+                F sx = F(0), tx = F(0);
+                if (TA || AR) M::sigmoid_tanh(xi, sx, tx);
+                const F theta = TA ? vth + ta * tx : vth;
+                const F s = (h - theta) >= F(0) ? F(1) : F(0);
+                if (AR) {
+                    F mp = F(0);
+                    if (CARRY) {
+                        const F g = M::sigmoid(c * xi);
+                        mp = m[i] * (m[i] > F(0) ? g : F(1) - g);
+                    }
+                    const F mn = mp + (F(2) * s - F(1)) * sx;
+                    v[i] = h - s * (theta + M::sigmoid(mn));
+                    m[i] = mn;
+                } else {
+                    v[i] = h - s * theta;
+                }
+                st[i] = s;
+            }
+            if (A.vseq) std::memcpy(A.vseq + t * N + i0, v, n * sizeof(F));
+            if (AR && A.mseq) std::memcpy(A.mseq + t * N + i0, m, n * sizeof(F));
+        }
+        std::memcpy(A.vT + i0, v, n * sizeof(F));
+        if (AR && A.mT) std::memcpy(A.mT + i0, m, n * sizeof(F));
+    }
+}
+
+template <typename F, bool TA, bool AR, bool CARRY>
+void arlif_bwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
+    using M = Math<F>;
+    const int64_t N = A.N, T = A.T;
+    const F ta = A.ta, c = A.c, vth = A.vth, decay = A.decay;
+    // per-step intermediates of one block, recomputed here instead of saved by the forward
+    std::vector<F> scratch(6 * T * BLOCK);
+    F* U = scratch.data();        // u = H - θ
+    F* TX = U + T * BLOCK;        // tanh(x)
+    F* SX = TX + T * BLOCK;       // σ(x)
+    F* G = SX + T * BLOCK;        // σ(c·x)
+    F* MP = G + T * BLOCK;        // m_{t-1}
+    F* SM = MP + T * BLOCK;       // σ(m_t)
+    F v[BLOCK], m[BLOCK], gv[BLOCK], gm[BLOCK], sg[BLOCK], acc_a[BLOCK], acc_c[BLOCK];
+    for (int64_t b = b0; b < b1; ++b) {
+        const int64_t i0 = b * BLOCK, n = block_len(b, N);
+        #pragma GCC ivdep
+        for (int64_t i = 0; i < n; ++i) {
+            v[i] = A.v0[i0 + i];
+            m[i] = A.m0 ? A.m0[i0 + i] : F(0);
+        }
+        // 1. forward again, keeping what the reverse pass needs
+        for (int64_t t = 0; t < T; ++t) {
+            const F* __restrict__ xt = A.x + t * N + i0;
+            F *__restrict__ u_ = U + t * BLOCK, *__restrict__ tx_ = TX + t * BLOCK,
+              *__restrict__ sx_ = SX + t * BLOCK, *__restrict__ g_ = G + t * BLOCK,
+              *__restrict__ mp_ = MP + t * BLOCK, *__restrict__ sm_ = SM + t * BLOCK;
+            #pragma GCC ivdep
+            for (int64_t i = 0; i < n; ++i) {
+                const F xi = xt[i];
+                const F h = decay * v[i] + xi;
+                F sx = F(0), tx = F(0);
+                if (TA || AR) M::sigmoid_tanh(xi, sx, tx);
+                const F theta = TA ? vth + ta * tx : vth;
+                const F u = h - theta;
+                const F s = u >= F(0) ? F(1) : F(0);
+                u_[i] = u;
+                tx_[i] = tx;
+                if (AR) {
+                    F mp = F(0);
+                    if (CARRY) {
+                        const F g = M::sigmoid(c * xi);
+                        g_[i] = g;
+                        mp_[i] = m[i];
+                        mp = m[i] * (m[i] > F(0) ? g : F(1) - g);
+                    }
+                    const F mn = mp + (F(2) * s - F(1)) * sx;
+                    const F sm = M::sigmoid(mn);
+                    sx_[i] = sx;
+                    sm_[i] = sm;
+                    v[i] = h - s * (theta + sm);
+                    m[i] = mn;
+                } else {
+                    v[i] = h - s * theta;
+                }
+            }
+        }
+        // 2. BPTT over the block, last step first
+        #pragma GCC ivdep
+        for (int64_t i = 0; i < n; ++i) {
+            gv[i] = A.gvT ? A.gvT[i0 + i] : F(0);
+            gm[i] = (AR && A.gmT) ? A.gmT[i0 + i] : F(0);
+            acc_a[i] = F(0);
+            acc_c[i] = F(0);
+        }
+        for (int64_t t = T - 1; t >= 0; --t) {
+            const int64_t off = t * N + i0;
+            if (A.gvseq)
+                #pragma GCC ivdep
+                for (int64_t i = 0; i < n; ++i) gv[i] += A.gvseq[off + i];
+            if (AR && A.gmseq)
+                #pragma GCC ivdep
+                for (int64_t i = 0; i < n; ++i) gm[i] += A.gmseq[off + i];
+            const F *__restrict__ u_ = U + t * BLOCK, *__restrict__ tx_ = TX + t * BLOCK,
+                    *__restrict__ sx_ = SX + t * BLOCK, *__restrict__ g_ = G + t * BLOCK,
+                    *__restrict__ mp_ = MP + t * BLOCK, *__restrict__ sm_ = SM + t * BLOCK;
+            surrogate_grad<F>(A.kind, A.width, u_, sg, n);
+            const F* __restrict__ xt = A.x + off;
+            const F* __restrict__ gst = A.gs + off;
+            F* __restrict__ gxt = A.gx + off;
+            #pragma GCC ivdep
+            for (int64_t i = 0; i < n; ++i) {
+                const F s = u_[i] >= F(0) ? F(1) : F(0);
+                const F tx = tx_[i];
+                const F theta = TA ? vth + ta * tx : vth;
+                const F gV = gv[i];
+                F gS, gmn = F(0);
+                if (AR) {
+                    const F sm = sm_[i];
+                    gmn = gm[i] - gV * s * (sm * (F(1) - sm));
+                    gS = gst[i] - gV * (theta + sm) + gmn * (F(2) * sx_[i]);
+                } else {
+                    gS = gst[i] - gV * theta;
+                }
+                const F gu = gS * sg[i];
+                const F gh = gV + gu;
+                F gx = gh;
+                if (TA) {
+                    const F gth = -gu - gV * s;
+                    gx += gth * (ta * (F(1) - tx * tx));
+                    acc_a[i] += gth * tx;
+                }
+                if (AR) {
+                    const F sx = sx_[i];
+                    gx += gmn * (F(2) * s - F(1)) * (sx * (F(1) - sx));
+                    if (CARRY) {
+                        const F mp = mp_[i], g = g_[i];
+                        const bool pos = mp > F(0);
+                        const F gk = gmn * mp;
+                        const F dz = (pos ? gk : -gk) * (g * (F(1) - g));  // d/d(c·x)
+                        gx += dz * c;
+                        acc_c[i] += dz * xt[i];
+                        gm[i] = gmn * (pos ? g : F(1) - g);
+                    } else {
+                        gm[i] = F(0);
+                    }
+                }
+                gv[i] = decay * gh;
+                gxt[i] = gx;
+            }
+        }
+        #pragma GCC ivdep
+        for (int64_t i = 0; i < n; ++i) A.gv0[i0 + i] = gv[i];
+        if (A.gm0)
+            #pragma GCC ivdep
+            for (int64_t i = 0; i < n; ++i) A.gm0[i0 + i] = gm[i];
+        double sa = 0.0, sc = 0.0;
+        #pragma GCC ivdep
+        for (int64_t i = 0; i < n; ++i) {
+            sa += static_cast<double>(acc_a[i]);
+            sc += static_cast<double>(acc_c[i]);
+        }
+        if (A.part_a) A.part_a[b] = sa;
+        if (A.part_c) A.part_c[b] = sc;
+    }
+}
+
+template <typename F, bool FWD>
+void arlif_run(const ArlifArgs<F>& A, int ta_on, int ar, int carry, int nthreads) {
+    const int64_t nblocks = (A.N + BLOCK - 1) / BLOCK;
+#define ARLIF_CASE(TA_, AR_, CA_)                                                                   \
+    if (!!ta_on == TA_ && !!ar == AR_ && !!carry == CA_) {                                          \
+        parallel_blocks(nblocks, nthreads, [&](int64_t b0, int64_t b1) {                           \
+            if (FWD) arlif_fwd_blocks<F, TA_, AR_, CA_>(A, b0, b1);                                 \
+            else arlif_bwd_blocks<F, TA_, AR_, CA_>(A, b0, b1);                                     \
+        });                                                                                         \
+        return;                                                                                     \
+    }
+    ARLIF_CASE(true, true, true)
+    ARLIF_CASE(true, true, false)
+    ARLIF_CASE(false, true, true)
+    ARLIF_CASE(false, true, false)
+    ARLIF_CASE(true, false, false)
+    ARLIF_CASE(false, false, false)
+#undef ARLIF_CASE
+    // adaptive_reset=False has no memory: carry_memory is irrelevant there
+    arlif_run<F, FWD>(A, ta_on, ar, 0, nthreads);
+}
+
+// ================================================================================================
+// LIF (soft/hard reset) and PLIF share one leaky integrator: H = k·V + x (k = λ, or 1 - σ(w) for PLIF).
+// ================================================================================================
+template <typename F>
+struct LeakyArgs {
+    const F *x, *v0;
+    int64_t T, N;
+    F k, vth;
+    F *spikes, *vT, *vseq;
+    const F *gs, *gvT, *gvseq;
+    F *gx, *gv0;
+    double* part_k;  // per-block partial sums of dL/dk (PLIF), may be null
+    int kind;
+    F width;
+};
+
+template <typename F, bool HARD>
+void leaky_fwd_blocks(const LeakyArgs<F>& A, int64_t b0, int64_t b1) {
+    const int64_t N = A.N;
+    const F k = A.k, vth = A.vth;
+    F v[BLOCK];
+    for (int64_t b = b0; b < b1; ++b) {
+        const int64_t i0 = b * BLOCK, n = block_len(b, N);
+        #pragma GCC ivdep
+        for (int64_t i = 0; i < n; ++i) v[i] = A.v0[i0 + i];
+        for (int64_t t = 0; t < A.T; ++t) {
+            const F* __restrict__ xt = A.x + t * N + i0;
+            F* __restrict__ st = A.spikes + t * N + i0;
+            #pragma GCC ivdep
+            for (int64_t i = 0; i < n; ++i) {
+                const F h = k * v[i] + xt[i];
+                const F s = (h - vth) >= F(0) ? F(1) : F(0);
+                v[i] = HARD ? h * (F(1) - s) : h - s * vth;
+                st[i] = s;
+            }
+            if (A.vseq) std::memcpy(A.vseq + t * N + i0, v, n * sizeof(F));
+        }
+        std::memcpy(A.vT + i0, v, n * sizeof(F));
+    }
+}
+
+template <typename F, bool HARD>
+void leaky_bwd_blocks(const LeakyArgs<F>& A, int64_t b0, int64_t b1) {
+    const int64_t N = A.N, T = A.T;
+    const F k = A.k, vth = A.vth;
+    std::vector<F> scratch(2 * T * BLOCK);
+    F* U = scratch.data();   // u = H - V_th
+    F* VP = U + T * BLOCK;   // V_{t-1}
+    F v[BLOCK], gv[BLOCK], sg[BLOCK], acc[BLOCK];
+    for (int64_t b = b0; b < b1; ++b) {
+        const int64_t i0 = b * BLOCK, n = block_len(b, N);
+        #pragma GCC ivdep
+        for (int64_t i = 0; i < n; ++i) v[i] = A.v0[i0 + i];
+        for (int64_t t = 0; t < T; ++t) {
+            const F* __restrict__ xt = A.x + t * N + i0;
+            F *__restrict__ u_ = U + t * BLOCK, *__restrict__ vp_ = VP + t * BLOCK;
+            #pragma GCC ivdep
+            for (int64_t i = 0; i < n; ++i) {
+                const F h = k * v[i] + xt[i];
+                const F u = h - vth;
+                const F s = u >= F(0) ? F(1) : F(0);
+                u_[i] = u;
+                vp_[i] = v[i];
+                v[i] = HARD ? h * (F(1) - s) : h - s * vth;
+            }
+        }
+        #pragma GCC ivdep
+        for (int64_t i = 0; i < n; ++i) {
+            gv[i] = A.gvT ? A.gvT[i0 + i] : F(0);
+            acc[i] = F(0);
+        }
+        for (int64_t t = T - 1; t >= 0; --t) {
+            const int64_t off = t * N + i0;
+            if (A.gvseq)
+                #pragma GCC ivdep
+                for (int64_t i = 0; i < n; ++i) gv[i] += A.gvseq[off + i];
+            const F *__restrict__ u_ = U + t * BLOCK, *__restrict__ vp_ = VP + t * BLOCK;
+            surrogate_grad<F>(A.kind, A.width, u_, sg, n);
+            const F* __restrict__ gst = A.gs + off;
+            const F* __restrict__ xt = A.x + off;
+            F* __restrict__ gxt = A.gx + off;
+            #pragma GCC ivdep
+            for (int64_t i = 0; i < n; ++i) {
+                const F s = u_[i] >= F(0) ? F(1) : F(0);
+                const F gV = gv[i];
+                F gh;
+                if (HARD) {
+                    const F h = k * vp_[i] + xt[i];
+                    gh = gV * (F(1) - s) + (gst[i] - gV * h) * sg[i];
+                } else {
+                    gh = gV + (gst[i] - gV * vth) * sg[i];
+                }
+                acc[i] += gh * vp_[i];
+                gv[i] = k * gh;
+                gxt[i] = gh;
+            }
+        }
+        #pragma GCC ivdep
+        for (int64_t i = 0; i < n; ++i) A.gv0[i0 + i] = gv[i];
+        if (A.part_k) {
+            double sk = 0.0;
+            for (int64_t i = 0; i < n; ++i) sk += static_cast<double>(acc[i]);
+            A.part_k[b] = sk;
+        }
+    }
+}
+
+// ================================================================================================
+// CLIF: H = V·(1 - 1/τ) + x; m' = m·σ(H/τ); S = Θ(H - V_th); m = m' + S; V = H - S·(V_th + σ(m)).
+// ================================================================================================
+template <typename F>
+struct ClifArgs {
+    const F *x, *v0, *m0;
+    int64_t T, N;
+    F kc, tau, vth;  // kc = 1 - 1/τ
+    F *spikes, *vT, *mT, *vseq, *mseq;
+    const F *gs, *gvT, *gmT, *gvseq, *gmseq;
+    F *gx, *gv0, *gm0;
+    int kind;
+    F width;
+};
+
+template <typename F>
+void clif_fwd_blocks(const ClifArgs<F>& A, int64_t b0, int64_t b1) {
+    using M = Math<F>;
+    const int64_t N = A.N;
+    const F kc = A.kc, tau = A.tau, vth = A.vth;
+    F v[BLOCK], m[BLOCK];
+    for (int64_t b = b0; b < b1; ++b) {
+        const int64_t i0 = b * BLOCK, n = block_len(b, N);
+        #pragma GCC ivdep
+        for (int64_t i = 0; i < n; ++i) {
+            v[i] = A.v0[i0 + i];
+            m[i] = A.m0 ? A.m0[i0 + i] : F(0);
+        }
+        for (int64_t t = 0; t < A.T; ++t) {
+            const F* __restrict__ xt = A.x + t * N + i0;
+            F* __restrict__ st = A.spikes + t * N + i0;
+            #pragma GCC ivdep
+            for (int64_t i = 0; i < n; ++i) {
+                const F h = v[i] * kc + xt[i];
+                const F mp = m[i] * M::sigmoid(h / tau);
+                const F s = (h - vth) >= F(0) ? F(1) : F(0);
+                const F mn = mp + s;
+                v[i] = h - s * (vth + M::sigmoid(mn));
+                m[i] = mn;
+                st[i] = s;
+            }
+            if (A.vseq) std::memcpy(A.vseq + t * N + i0, v, n * sizeof(F));
+            if (A.mseq) std::memcpy(A.mseq + t * N + i0, m, n * sizeof(F));
+        }
+        std::memcpy(A.vT + i0, v, n * sizeof(F));
+        std::memcpy(A.mT + i0, m, n * sizeof(F));
+    }
+}
+
+template <typename F>
+void clif_bwd_blocks(const ClifArgs<F>& A, int64_t b0, int64_t b1) {
+    using M = Math<F>;
+    const int64_t N = A.N, T = A.T;
+    const F kc = A.kc, tau = A.tau, vth = A.vth;
+    std::vector<F> scratch(4 * T * BLOCK);
+    F* U = scratch.data();  // u = H - V_th
+    F* Q = U + T * BLOCK;   // σ(H/τ)
+    F* MP = Q + T * BLOCK;  // m_{t-1}
+    F* SM = MP + T * BLOCK; // σ(m_t)
+    F v[BLOCK], m[BLOCK], gv[BLOCK], gm[BLOCK], sg[BLOCK];
+    for (int64_t b = b0; b < b1; ++b) {
+        const int64_t i0 = b * BLOCK, n = block_len(b, N);
+        #pragma GCC ivdep
+        for (int64_t i = 0; i < n; ++i) {
+            v[i] = A.v0[i0 + i];
+            m[i] = A.m0 ? A.m0[i0 + i] : F(0);
+        }
+        for (int64_t t = 0; t < T; ++t) {
+            const F* __restrict__ xt = A.x + t * N + i0;
+            F *__restrict__ u_ = U + t * BLOCK, *__restrict__ q_ = Q + t * BLOCK,
+              *__restrict__ mp_ = MP + t * BLOCK, *__restrict__ sm_ = SM + t * BLOCK;
+            #pragma GCC ivdep
+            for (int64_t i = 0; i < n; ++i) {
+                const F h = v[i] * kc + xt[i];
+                const F q = M::sigmoid(h / tau);
+                const F u = h - vth;
+                const F s = u >= F(0) ? F(1) : F(0);
+                const F mn = m[i] * q + s;
+                const F sm = M::sigmoid(mn);
+                u_[i] = u;
+                q_[i] = q;
+                mp_[i] = m[i];
+                sm_[i] = sm;
+                v[i] = h - s * (vth + sm);
+                m[i] = mn;
+            }
+        }
+        #pragma GCC ivdep
+        for (int64_t i = 0; i < n; ++i) {
+            gv[i] = A.gvT ? A.gvT[i0 + i] : F(0);
+            gm[i] = A.gmT ? A.gmT[i0 + i] : F(0);
+        }
+        for (int64_t t = T - 1; t >= 0; --t) {
+            const int64_t off = t * N + i0;
+            if (A.gvseq)
+                #pragma GCC ivdep
+                for (int64_t i = 0; i < n; ++i) gv[i] += A.gvseq[off + i];
+            if (A.gmseq)
+                #pragma GCC ivdep
+                for (int64_t i = 0; i < n; ++i) gm[i] += A.gmseq[off + i];
+            const F *__restrict__ u_ = U + t * BLOCK, *__restrict__ q_ = Q + t * BLOCK,
+                    *__restrict__ mp_ = MP + t * BLOCK, *__restrict__ sm_ = SM + t * BLOCK;
+            surrogate_grad<F>(A.kind, A.width, u_, sg, n);
+            const F* __restrict__ gst = A.gs + off;
+            F* __restrict__ gxt = A.gx + off;
+            #pragma GCC ivdep
+            for (int64_t i = 0; i < n; ++i) {
+                const F s = u_[i] >= F(0) ? F(1) : F(0);
+                const F gV = gv[i], sm = sm_[i], q = q_[i];
+                const F gmn = gm[i] - gV * s * (sm * (F(1) - sm));
+                const F gS = gst[i] - gV * (vth + sm) + gmn;
+                const F gh = gV + gS * sg[i] + (gmn * mp_[i]) * (q * (F(1) - q)) / tau;
+                gm[i] = gmn * q;
+                gv[i] = kc * gh;
+                gxt[i] = gh;
+            }
+        }
+        #pragma GCC ivdep
+        for (int64_t i = 0; i < n; ++i) A.gv0[i0 + i] = gv[i];
+        if (A.gm0)
+            #pragma GCC ivdep
+            for (int64_t i = 0; i < n; ++i) A.gm0[i0 + i] = gm[i];
+    }
+}
+
+template <typename F, typename Args, typename Fn>
+void run_blocks(const Args& A, int nthreads, Fn fn) {
+    parallel_blocks((A.N + BLOCK - 1) / BLOCK, nthreads, fn);
+}
+
+}  // namespace
+
+// ================================================================================================
+// C entry points (ctypes). Suffix f32/f64 is the compute dtype; null pointers mean "absent".
+// ================================================================================================
+#define ARLIF_EXPORTS(F, SUF)                                                                               \
+    extern "C" void arlif_fwd_##SUF(const F* x, const F* v0, const F* m0, int64_t T, int64_t N, double ta, \
+                                    double c, double vth, double decay, int ta_on, int ar, int carry,      \
+                                    F* spikes, F* vT, F* mT, F* vseq, F* mseq, int nthreads) {             \
+        ArlifArgs<F> A{};                                                                                   \
+        A.x = x; A.v0 = v0; A.m0 = m0; A.T = T; A.N = N;                                                    \
+        A.ta = F(ta); A.c = F(c); A.vth = F(vth); A.decay = F(decay);                                       \
+        A.spikes = spikes; A.vT = vT; A.mT = mT; A.vseq = vseq; A.mseq = mseq;                              \
+        arlif_run<F, true>(A, ta_on, ar, carry, nthreads);                                                  \
+    }                                                                                                       \
+    extern "C" void arlif_bwd_##SUF(const F* gs, const F* gvT, const F* gmT, const F* gvseq,               \
+                                    const F* gmseq, const F* x, const F* v0, const F* m0, int64_t T,       \
+                                    int64_t N, double ta, double c, double vth, double decay, int ta_on,   \
+                                    int ar, int carry, int kind, double width, F* gx, F* gv0, F* gm0,      \
+                                    double* part_a, double* part_c, int nthreads) {                        \
+        ArlifArgs<F> A{};                                                                                   \
+        A.x = x; A.v0 = v0; A.m0 = m0; A.T = T; A.N = N;                                                    \
+        A.ta = F(ta); A.c = F(c); A.vth = F(vth); A.decay = F(decay);                                       \
+        A.gs = gs; A.gvT = gvT; A.gmT = gmT; A.gvseq = gvseq; A.gmseq = gmseq;                              \
+        A.gx = gx; A.gv0 = gv0; A.gm0 = gm0; A.part_a = part_a; A.part_c = part_c;                          \
+        A.kind = kind; A.width = F(width);                                                                  \
+        arlif_run<F, false>(A, ta_on, ar, carry, nthreads);                                                 \
+    }                                                                                                       \
+    extern "C" void leaky_fwd_##SUF(const F* x, const F* v0, int64_t T, int64_t N, double k, double vth,   \
+                                    int hard, F* spikes, F* vT, F* vseq, int nthreads) {                   \
+        LeakyArgs<F> A{};                                                                                   \
+        A.x = x; A.v0 = v0; A.T = T; A.N = N; A.k = F(k); A.vth = F(vth);                                   \
+        A.spikes = spikes; A.vT = vT; A.vseq = vseq;                                                        \
+        run_blocks<F>(A, nthreads, [&](int64_t b0, int64_t b1) {                                           \
+            if (hard) leaky_fwd_blocks<F, true>(A, b0, b1);                                                 \
+            else leaky_fwd_blocks<F, false>(A, b0, b1);                                                     \
+        });                                                                                                 \
+    }                                                                                                       \
+    extern "C" void leaky_bwd_##SUF(const F* gs, const F* gvT, const F* gvseq, const F* x, const F* v0,    \
+                                    int64_t T, int64_t N, double k, double vth, int hard, int kind,        \
+                                    double width, F* gx, F* gv0, double* part_k, int nthreads) {           \
+        LeakyArgs<F> A{};                                                                                   \
+        A.x = x; A.v0 = v0; A.T = T; A.N = N; A.k = F(k); A.vth = F(vth);                                   \
+        A.gs = gs; A.gvT = gvT; A.gvseq = gvseq; A.gx = gx; A.gv0 = gv0; A.part_k = part_k;                 \
+        A.kind = kind; A.width = F(width);                                                                  \
+        run_blocks<F>(A, nthreads, [&](int64_t b0, int64_t b1) {                                           \
+            if (hard) leaky_bwd_blocks<F, true>(A, b0, b1);                                                 \
+            else leaky_bwd_blocks<F, false>(A, b0, b1);                                                     \
+        });                                                                                                 \
+    }                                                                                                       \
+    extern "C" void clif_fwd_##SUF(const F* x, const F* v0, const F* m0, int64_t T, int64_t N, double kc,  \
+                                   double tau, double vth, F* spikes, F* vT, F* mT, F* vseq, F* mseq,      \
+                                   int nthreads) {                                                         \
+        ClifArgs<F> A{};                                                                                    \
+        A.x = x; A.v0 = v0; A.m0 = m0; A.T = T; A.N = N; A.kc = F(kc); A.tau = F(tau); A.vth = F(vth);      \
+        A.spikes = spikes; A.vT = vT; A.mT = mT; A.vseq = vseq; A.mseq = mseq;                              \
+        run_blocks<F>(A, nthreads, [&](int64_t b0, int64_t b1) { clif_fwd_blocks<F>(A, b0, b1); });        \
+    }                                                                                                       \
+    extern "C" void clif_bwd_##SUF(const F* gs, const F* gvT, const F* gmT, const F* gvseq,                \
+                                   const F* gmseq, const F* x, const F* v0, const F* m0, int64_t T,        \
+                                   int64_t N, double kc, double tau, double vth, int kind, double width,   \
+                                   F* gx, F* gv0, F* gm0, int nthreads) {                                  \
+        ClifArgs<F> A{};                                                                                    \
+        A.x = x; A.v0 = v0; A.m0 = m0; A.T = T; A.N = N; A.kc = F(kc); A.tau = F(tau); A.vth = F(vth);      \
+        A.gs = gs; A.gvT = gvT; A.gmT = gmT; A.gvseq = gvseq; A.gmseq = gmseq;                              \
+        A.gx = gx; A.gv0 = gv0; A.gm0 = gm0; A.kind = kind; A.width = F(width);                             \
+        run_blocks<F>(A, nthreads, [&](int64_t b0, int64_t b1) { clif_bwd_blocks<F>(A, b0, b1); });        \
+    }
+
+ARLIF_EXPORTS(float, f32)
+ARLIF_EXPORTS(double, f64)
+
+extern "C" int arlif_kernels_abi_version() { return 1; }

@@ -1,0 +1,524 @@
+"""Fused multi-step neurons as ``torch.library`` custom ops (SPEC §3).
+
+One op family per neuron, each a forward op over all T steps and a hand-written BPTT backward op:
+
+========================  ===========================================================================
+``arlif::arlif_fwd/bwd``  AR-LIF; ``threshold_adjust``, ``adaptive_reset``, ``carry_memory`` are arguments
+``arlif::lif_fwd/bwd``    LIF, soft or hard reset (``hard_reset``)
+``arlif::plif_fwd/bwd``   PLIF (learnable leak ``w``)
+``arlif::clif_fwd/bwd``   CLIF
+========================  ===========================================================================
+
+The ``backend`` argument (``"cpu"`` or ``"triton"``) picks the implementation: :mod:`arlif.ops.cpu`
+(C++ kernels) or :mod:`arlif.ops.triton_impl` (Triton; CUDA tensors, or CPU tensors under
+``TRITON_INTERPRET=1``). Both have the same contract, so this file only adapts shapes and dtypes and wires
+autograd.
+
+Memory: the forward saves only ``x`` and the initial state (``v0``, and ``m0`` when it is carried in);
+the backward recomputes the forward, so a float32 AR-LIF keeps ``4 + 4·k/T`` bytes per element for
+backward (k = number of initial states) instead of ~47 for the per-step autograd loop.
+
+Dtypes: the computation runs in float64 for float64 input and in float32 otherwise (bf16/fp16 inputs,
+autocast). Spikes and state sequences are returned in the input dtype; final states are returned in the
+compute dtype, so a carried state stays in float32 under AMP. Gradients come back in the dtype of the
+tensor they belong to.
+
+Spikes use the surrogate derivative of ``u = H - θ`` everywhere S is used (memory update and reset), as
+in :mod:`arlif.ops.reference`; nothing is detached.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import torch
+
+from . import backends
+
+Tensor = torch.Tensor
+_IMPL_MODULES = {"cpu": "arlif.ops.cpu", "triton": "arlif.ops.triton_impl"}
+
+
+def _impl(backend: str):
+    if backend not in _IMPL_MODULES:
+        raise ValueError(f"fused backend must be 'cpu' or 'triton', got {backend!r}")
+    return importlib.import_module(_IMPL_MODULES[backend])
+
+
+def _cd(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _flat(t: Tensor | None) -> Tensor | None:
+    return None if t is None else t.reshape(-1)
+
+
+def _seq_or_none(t: Tensor | None, T: int) -> Tensor | None:
+    """An optional [T, ...] gradient, flattened; empty placeholders count as absent."""
+    if t is None or t.numel() == 0:
+        return None
+    return t.reshape(T, -1)
+
+
+def _empty(like: Tensor) -> Tensor:
+    return like.new_empty(0)
+
+
+def _unflat(t: Tensor | None, shape, like: Tensor) -> Tensor:
+    return _empty(like) if t is None else t.reshape(shape)
+
+
+def _state_dtype(x: Tensor) -> torch.dtype:
+    return _cd(x.dtype)
+
+
+# =======================================================================================================
+# AR-LIF
+# =======================================================================================================
+@torch.library.custom_op("arlif::arlif_fwd", mutates_args=())
+def arlif_fwd(
+    x: Tensor,
+    v0: Tensor,
+    m0: Tensor | None,
+    a: Tensor,
+    c: Tensor,
+    v_threshold: float,
+    decay: float,
+    threshold_adjust: bool,
+    adaptive_reset: bool,
+    carry_memory: bool,
+    surrogate: int,
+    width: float,
+    keep_states: bool,
+    backend: str,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """AR-LIF over all steps. ``x`` [T, *S]; ``v0``, ``m0`` [*S] (``m0=None``: zeros).
+
+    Returns ``(spikes [T,*S], v_T [*S], m_T [*S], v_seq [T,*S], m_seq [T,*S])``; ``m_T``/``m_seq`` are
+    empty without ``adaptive_reset`` and the sequences are empty without ``keep_states``."""
+    T, shape = x.shape[0], x.shape[1:]
+    spikes, vT, mT, vseq, mseq = _impl(backend).arlif_forward(
+        x.reshape(T, -1), _flat(v0), _flat(m0), a, c, v_threshold, decay,
+        threshold_adjust, adaptive_reset, carry_memory, keep_states,
+    )  # fmt: skip
+    return (
+        spikes.reshape(x.shape),
+        vT.reshape(shape),
+        _unflat(mT, shape, vT),
+        _unflat(vseq, x.shape, spikes),
+        _unflat(mseq, x.shape, spikes),
+    )
+
+
+@arlif_fwd.register_fake
+def _(x, v0, m0, a, c, v_threshold, decay, threshold_adjust, adaptive_reset, carry_memory, surrogate,
+      width, keep_states, backend):  # fmt: skip
+    sd = _state_dtype(x)
+    vT = x.new_empty(x.shape[1:], dtype=sd)
+    mT = x.new_empty(x.shape[1:], dtype=sd) if adaptive_reset else x.new_empty(0, dtype=sd)
+    vseq = torch.empty_like(x) if keep_states else x.new_empty(0)
+    mseq = torch.empty_like(x) if (keep_states and adaptive_reset) else x.new_empty(0)
+    return torch.empty_like(x), vT, mT, vseq, mseq
+
+
+@torch.library.custom_op("arlif::arlif_bwd", mutates_args=())
+def arlif_bwd(
+    grad_spikes: Tensor,
+    grad_v: Tensor | None,
+    grad_m: Tensor | None,
+    grad_v_seq: Tensor | None,
+    grad_m_seq: Tensor | None,
+    x: Tensor,
+    v0: Tensor,
+    m0: Tensor | None,
+    a: Tensor,
+    c: Tensor,
+    v_threshold: float,
+    decay: float,
+    threshold_adjust: bool,
+    adaptive_reset: bool,
+    carry_memory: bool,
+    surrogate: int,
+    width: float,
+    backend: str,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """BPTT of :func:`arlif_fwd`: ``(grad_x, grad_v0, grad_m0, grad_a, grad_c)`` (``grad_m0`` empty
+    when ``m0`` is None). Recomputes the forward from ``x`` and the initial state."""
+    T = x.shape[0]
+    cd = _cd(x.dtype)
+    gx, gv0, gm0, g_ta, gc = _impl(backend).arlif_backward(
+        grad_spikes.reshape(T, -1), _flat(grad_v), _flat(grad_m), _seq_or_none(grad_v_seq, T),
+        _seq_or_none(grad_m_seq, T), x.reshape(T, -1), _flat(v0), _flat(m0), a, c, v_threshold, decay,
+        threshold_adjust, adaptive_reset, carry_memory, surrogate, width,
+    )  # fmt: skip
+    ta = torch.tanh(a.detach().to(cd))
+    grad_a = (g_ta * (1 - ta * ta)).to(a.dtype)
+    return (
+        gx.reshape(x.shape),
+        gv0.reshape(v0.shape).to(v0.dtype),
+        _empty(v0) if (m0 is None or gm0 is None) else gm0.reshape(m0.shape).to(m0.dtype),
+        grad_a,
+        gc.to(c.dtype),
+    )
+
+
+@arlif_bwd.register_fake
+def _(grad_spikes, grad_v, grad_m, grad_v_seq, grad_m_seq, x, v0, m0, a, c, v_threshold, decay,
+      threshold_adjust, adaptive_reset, carry_memory, surrogate, width, backend):  # fmt: skip
+    gm0 = torch.empty_like(m0) if m0 is not None else v0.new_empty(0)
+    return torch.empty_like(x), torch.empty_like(v0), gm0, torch.empty_like(a), torch.empty_like(c)
+
+
+_ARLIF_CONFIG = ("v_threshold", "decay", "threshold_adjust", "adaptive_reset", "carry_memory",
+                 "surrogate", "width")  # fmt: skip
+
+
+def _arlif_setup(ctx, inputs, output):
+    ctx.set_materialize_grads(False)  # unused outputs get no zero-filled gradient
+    x, v0, m0, a, c, *config = inputs
+    ctx.config = dict(zip(_ARLIF_CONFIG, config[:7]))
+    ctx.backend = config[-1]
+    ctx.has_m0 = m0 is not None
+    ctx.save_for_backward(x, v0, m0, a, c)
+
+
+def _spike_grad(g: Tensor | None, x: Tensor) -> Tensor:
+    return torch.zeros_like(x) if g is None else g
+
+
+def _arlif_backward(ctx, g_spikes, g_v, g_m, g_vseq, g_mseq):
+    x, v0, m0, a, c = ctx.saved_tensors
+    g_spikes = _spike_grad(g_spikes, x)
+    cfg = ctx.config
+    if not cfg["adaptive_reset"]:
+        g_m = g_mseq = None
+    gx, gv0, gm0, ga, gc = torch.ops.arlif.arlif_bwd(
+        g_spikes, g_v, g_m, g_vseq, g_mseq, x, v0, m0, a, c, *cfg.values(), ctx.backend
+    )
+    need = ctx.needs_input_grad
+    ga = ga if (need[3] and cfg["threshold_adjust"]) else None
+    # c multiplies m_{t-1}: like the reference graph, it is unused when no step has a carried memory
+    uses_c = cfg["adaptive_reset"] and cfg["carry_memory"] and (ctx.has_m0 or x.shape[0] > 1)
+    gc = gc if (need[4] and uses_c) else None
+    gm0 = gm0 if (ctx.has_m0 and need[2]) else None
+    return (gx, gv0 if need[1] else None, gm0, ga, gc) + (None,) * 9
+
+
+torch.library.register_autograd("arlif::arlif_fwd", _arlif_backward, setup_context=_arlif_setup)
+
+
+# =======================================================================================================
+# LIF (soft / hard reset)
+# =======================================================================================================
+@torch.library.custom_op("arlif::lif_fwd", mutates_args=())
+def lif_fwd(
+    x: Tensor,
+    v0: Tensor,
+    v_threshold: float,
+    decay: float,
+    hard_reset: bool,
+    surrogate: int,
+    width: float,
+    keep_states: bool,
+    backend: str,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """LIF over all steps: ``(spikes [T,*S], v_T [*S], v_seq [T,*S] or empty)``."""
+    T, shape = x.shape[0], x.shape[1:]
+    spikes, vT, vseq = _impl(backend).leaky_forward(
+        x.reshape(T, -1), _flat(v0), decay, v_threshold, hard_reset, keep_states
+    )
+    return spikes.reshape(x.shape), vT.reshape(shape), _unflat(vseq, x.shape, spikes)
+
+
+@lif_fwd.register_fake
+def _(x, v0, v_threshold, decay, hard_reset, surrogate, width, keep_states, backend):
+    vseq = torch.empty_like(x) if keep_states else x.new_empty(0)
+    return torch.empty_like(x), x.new_empty(x.shape[1:], dtype=_state_dtype(x)), vseq
+
+
+@torch.library.custom_op("arlif::lif_bwd", mutates_args=())
+def lif_bwd(
+    grad_spikes: Tensor,
+    grad_v: Tensor | None,
+    grad_v_seq: Tensor | None,
+    x: Tensor,
+    v0: Tensor,
+    v_threshold: float,
+    decay: float,
+    hard_reset: bool,
+    surrogate: int,
+    width: float,
+    backend: str,
+) -> tuple[Tensor, Tensor]:
+    """BPTT of :func:`lif_fwd`: ``(grad_x, grad_v0)``."""
+    T = x.shape[0]
+    gx, gv0, _ = _impl(backend).leaky_backward(
+        grad_spikes.reshape(T, -1), _flat(grad_v), _seq_or_none(grad_v_seq, T), x.reshape(T, -1), _flat(v0),
+        decay, v_threshold, hard_reset, surrogate, width, False,
+    )  # fmt: skip
+    return gx.reshape(x.shape), gv0.reshape(v0.shape).to(v0.dtype)
+
+
+@lif_bwd.register_fake
+def _(grad_spikes, grad_v, grad_v_seq, x, v0, v_threshold, decay, hard_reset, surrogate, width, backend):
+    return torch.empty_like(x), torch.empty_like(v0)
+
+
+def _lif_setup(ctx, inputs, output):
+    ctx.set_materialize_grads(False)  # unused outputs get no zero-filled gradient
+    x, v0, *config = inputs
+    ctx.config = config[:5]
+    ctx.backend = config[-1]
+    ctx.save_for_backward(x, v0)
+
+
+def _lif_backward(ctx, g_spikes, g_v, g_vseq):
+    x, v0 = ctx.saved_tensors
+    g_spikes = _spike_grad(g_spikes, x)
+    gx, gv0 = torch.ops.arlif.lif_bwd(g_spikes, g_v, g_vseq, x, v0, *ctx.config, ctx.backend)
+    return (gx, gv0 if ctx.needs_input_grad[1] else None) + (None,) * 7
+
+
+torch.library.register_autograd("arlif::lif_fwd", _lif_backward, setup_context=_lif_setup)
+
+
+# =======================================================================================================
+# PLIF
+# =======================================================================================================
+def _plif_leak(w: Tensor, cd: torch.dtype) -> Tensor:
+    return 1 - torch.sigmoid(w.detach().to(cd))
+
+
+@torch.library.custom_op("arlif::plif_fwd", mutates_args=())
+def plif_fwd(
+    x: Tensor,
+    v0: Tensor,
+    w: Tensor,
+    v_threshold: float,
+    surrogate: int,
+    width: float,
+    keep_states: bool,
+    backend: str,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """PLIF over all steps (leak ``1 - σ(w)``): ``(spikes, v_T, v_seq or empty)``."""
+    T, shape = x.shape[0], x.shape[1:]
+    spikes, vT, vseq = _impl(backend).leaky_forward(
+        x.reshape(T, -1), _flat(v0), _plif_leak(w, _cd(x.dtype)), v_threshold, False, keep_states
+    )
+    return spikes.reshape(x.shape), vT.reshape(shape), _unflat(vseq, x.shape, spikes)
+
+
+@plif_fwd.register_fake
+def _(x, v0, w, v_threshold, surrogate, width, keep_states, backend):
+    vseq = torch.empty_like(x) if keep_states else x.new_empty(0)
+    return torch.empty_like(x), x.new_empty(x.shape[1:], dtype=_state_dtype(x)), vseq
+
+
+@torch.library.custom_op("arlif::plif_bwd", mutates_args=())
+def plif_bwd(
+    grad_spikes: Tensor,
+    grad_v: Tensor | None,
+    grad_v_seq: Tensor | None,
+    x: Tensor,
+    v0: Tensor,
+    w: Tensor,
+    v_threshold: float,
+    surrogate: int,
+    width: float,
+    backend: str,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """BPTT of :func:`plif_fwd`: ``(grad_x, grad_v0, grad_w)``."""
+    T = x.shape[0]
+    cd = _cd(x.dtype)
+    gx, gv0, gk = _impl(backend).leaky_backward(
+        grad_spikes.reshape(T, -1), _flat(grad_v), _seq_or_none(grad_v_seq, T), x.reshape(T, -1), _flat(v0),
+        _plif_leak(w, cd), v_threshold, False, surrogate, width, True,
+    )  # fmt: skip
+    sw = torch.sigmoid(w.detach().to(cd))
+    grad_w = (-gk * sw * (1 - sw)).to(w.dtype)
+    return gx.reshape(x.shape), gv0.reshape(v0.shape).to(v0.dtype), grad_w
+
+
+@plif_bwd.register_fake
+def _(grad_spikes, grad_v, grad_v_seq, x, v0, w, v_threshold, surrogate, width, backend):
+    return torch.empty_like(x), torch.empty_like(v0), torch.empty_like(w)
+
+
+def _plif_setup(ctx, inputs, output):
+    ctx.set_materialize_grads(False)  # unused outputs get no zero-filled gradient
+    x, v0, w, *config = inputs
+    ctx.config = config[:3]
+    ctx.backend = config[-1]
+    ctx.save_for_backward(x, v0, w)
+
+
+def _plif_backward(ctx, g_spikes, g_v, g_vseq):
+    x, v0, w = ctx.saved_tensors
+    g_spikes = _spike_grad(g_spikes, x)
+    gx, gv0, gw = torch.ops.arlif.plif_bwd(g_spikes, g_v, g_vseq, x, v0, w, *ctx.config, ctx.backend)
+    need = ctx.needs_input_grad
+    return (gx, gv0 if need[1] else None, gw if need[2] else None) + (None,) * 5
+
+
+torch.library.register_autograd("arlif::plif_fwd", _plif_backward, setup_context=_plif_setup)
+
+
+# =======================================================================================================
+# CLIF
+# =======================================================================================================
+@torch.library.custom_op("arlif::clif_fwd", mutates_args=())
+def clif_fwd(
+    x: Tensor,
+    v0: Tensor,
+    m0: Tensor | None,
+    v_threshold: float,
+    tau: float,
+    surrogate: int,
+    width: float,
+    keep_states: bool,
+    backend: str,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """CLIF over all steps: ``(spikes, v_T, m_T, v_seq, m_seq)`` (sequences empty without keep_states)."""
+    T, shape = x.shape[0], x.shape[1:]
+    spikes, vT, mT, vseq, mseq = _impl(backend).clif_forward(
+        x.reshape(T, -1), _flat(v0), _flat(m0), v_threshold, tau, keep_states
+    )
+    return (
+        spikes.reshape(x.shape),
+        vT.reshape(shape),
+        mT.reshape(shape),
+        _unflat(vseq, x.shape, spikes),
+        _unflat(mseq, x.shape, spikes),
+    )
+
+
+@clif_fwd.register_fake
+def _(x, v0, m0, v_threshold, tau, surrogate, width, keep_states, backend):
+    sd = _state_dtype(x)
+    seq = (lambda: torch.empty_like(x)) if keep_states else (lambda: x.new_empty(0))
+    state = x.new_empty(x.shape[1:], dtype=sd)
+    return torch.empty_like(x), state, torch.empty_like(state), seq(), seq()
+
+
+@torch.library.custom_op("arlif::clif_bwd", mutates_args=())
+def clif_bwd(
+    grad_spikes: Tensor,
+    grad_v: Tensor | None,
+    grad_m: Tensor | None,
+    grad_v_seq: Tensor | None,
+    grad_m_seq: Tensor | None,
+    x: Tensor,
+    v0: Tensor,
+    m0: Tensor | None,
+    v_threshold: float,
+    tau: float,
+    surrogate: int,
+    width: float,
+    backend: str,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """BPTT of :func:`clif_fwd`: ``(grad_x, grad_v0, grad_m0)`` (``grad_m0`` empty when m0 is None)."""
+    T = x.shape[0]
+    gx, gv0, gm0 = _impl(backend).clif_backward(
+        grad_spikes.reshape(T, -1), _flat(grad_v), _flat(grad_m), _seq_or_none(grad_v_seq, T),
+        _seq_or_none(grad_m_seq, T), x.reshape(T, -1), _flat(v0), _flat(m0), v_threshold, tau, surrogate,
+        width,
+    )  # fmt: skip
+    gm0 = _empty(v0) if (m0 is None or gm0 is None) else gm0.reshape(m0.shape).to(m0.dtype)
+    return gx.reshape(x.shape), gv0.reshape(v0.shape).to(v0.dtype), gm0
+
+
+@clif_bwd.register_fake
+def _(grad_spikes, grad_v, grad_m, grad_v_seq, grad_m_seq, x, v0, m0, v_threshold, tau, surrogate,
+      width, backend):  # fmt: skip
+    gm0 = torch.empty_like(m0) if m0 is not None else v0.new_empty(0)
+    return torch.empty_like(x), torch.empty_like(v0), gm0
+
+
+def _clif_setup(ctx, inputs, output):
+    ctx.set_materialize_grads(False)  # unused outputs get no zero-filled gradient
+    x, v0, m0, *config = inputs
+    ctx.config = config[:4]
+    ctx.backend = config[-1]
+    ctx.has_m0 = m0 is not None
+    ctx.save_for_backward(x, v0, m0)
+
+
+def _clif_backward(ctx, g_spikes, g_v, g_m, g_vseq, g_mseq):
+    x, v0, m0 = ctx.saved_tensors
+    g_spikes = _spike_grad(g_spikes, x)
+    gx, gv0, gm0 = torch.ops.arlif.clif_bwd(
+        g_spikes, g_v, g_m, g_vseq, g_mseq, x, v0, m0, *ctx.config, ctx.backend
+    )
+    need = ctx.needs_input_grad
+    return (gx, gv0 if need[1] else None, gm0 if (ctx.has_m0 and need[2]) else None) + (None,) * 6
+
+
+torch.library.register_autograd("arlif::clif_fwd", _clif_backward, setup_context=_clif_setup)
+
+
+# =======================================================================================================
+# Module contract (arlif.ops.backends): fn(x_seq, states, params, keep_states, **config)
+# =======================================================================================================
+def _arlif(backend: str):
+    def fused_arlif(x_seq, states, params, keep_states, *, surrogate, v_threshold, decay,
+                    threshold_adjust, adaptive_reset, carry_memory):  # fmt: skip
+        v0, m0 = states
+        a, c = params
+        spikes, vT, mT, vseq, mseq = torch.ops.arlif.arlif_fwd(
+            x_seq, v0, m0 if (adaptive_reset and carry_memory) else None, a, c, float(v_threshold),
+            float(decay), bool(threshold_adjust), bool(adaptive_reset), bool(carry_memory),
+            surrogate.kind_id, float(surrogate.width), bool(keep_states), backend,
+        )  # fmt: skip
+        final = (vT, mT if adaptive_reset else None)
+        seqs = (vseq if keep_states else None, mseq if (keep_states and adaptive_reset) else None)
+        return spikes, final, seqs
+
+    return fused_arlif
+
+
+def _lif(backend: str):
+    def fused_lif(x_seq, states, params, keep_states, *, surrogate, v_threshold, decay, hard_reset):
+        (v0,) = states
+        spikes, vT, vseq = torch.ops.arlif.lif_fwd(
+            x_seq, v0, float(v_threshold), float(decay), bool(hard_reset), surrogate.kind_id,
+            float(surrogate.width), bool(keep_states), backend,
+        )  # fmt: skip
+        return spikes, (vT,), (vseq if keep_states else None,)
+
+    return fused_lif
+
+
+def _plif(backend: str):
+    def fused_plif(x_seq, states, params, keep_states, *, surrogate, v_threshold):
+        (v0,), (w,) = states, params
+        spikes, vT, vseq = torch.ops.arlif.plif_fwd(
+            x_seq, v0, w, float(v_threshold), surrogate.kind_id, float(surrogate.width), bool(keep_states),
+            backend,
+        )  # fmt: skip
+        return spikes, (vT,), (vseq if keep_states else None,)
+
+    return fused_plif
+
+
+def _clif(backend: str):
+    def fused_clif(x_seq, states, params, keep_states, *, surrogate, v_threshold, tau):
+        v0, m0 = states
+        spikes, vT, mT, vseq, mseq = torch.ops.arlif.clif_fwd(
+            x_seq, v0, m0, float(v_threshold), float(tau), surrogate.kind_id, float(surrogate.width),
+            bool(keep_states), backend,
+        )  # fmt: skip
+        seqs = (vseq, mseq) if keep_states else (None, None)
+        return spikes, (vT, mT), seqs
+
+    return fused_clif
+
+
+def _cpu_unavailable() -> str | None:
+    from . import cpu_build
+
+    return cpu_build.unavailable_reason()
+
+
+for _name, _factory in (("arlif", _arlif), ("lif", _lif), ("plif", _plif), ("clif", _clif)):
+    backends.register_fused(_name, "cpu", _factory("cpu"), unavailable=_cpu_unavailable)
+    backends.register_fused(_name, "triton", _factory("triton"))

@@ -1,0 +1,558 @@
+"""Triton implementation of the fused neurons: one kernel launch for the forward over all T steps and one
+for the backward (SPEC §3). Same functions and contract as :mod:`arlif.ops.cpu`.
+
+Each program owns ``BLOCK`` neurons and walks over time with the state in registers. The backward first
+re-runs the forward of its neurons, writing ``V_{t-1}`` (and ``m_{t-1}``) to a scratch buffer that lives
+only during the backward, then walks back in time recomputing everything else (sigmoid, tanh, surrogate)
+from ``x_t`` and that state. Gradients of the scalar parameters are summed per program into a partials
+buffer and added up by torch, so the result does not depend on scheduling.
+
+Scalars (V_th, λ, surrogate width, τ) come from a small cached tensor in the compute dtype, so float64 runs
+keep full precision (Triton passes Python floats as float32). Runs on CUDA tensors, or on CPU tensors
+under ``TRITON_INTERPRET=1`` (set before this module is imported; used by the tests).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import triton
+import triton.language as tl
+
+Tensor = torch.Tensor
+BLOCK = 1024
+NUM_WARPS = 4
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+_CONSTS: dict = {}
+
+
+def _consts(cd: torch.dtype, device: torch.device, vth: float, k: float, width: float, tau: float) -> Tensor:
+    """``[V_th, λ (or 1-1/τ), width, τ, π·width/2]`` in the compute dtype on ``device`` (cached: building a
+    CUDA tensor from Python values synchronises with the device)."""
+    key = (cd, device, float(vth), float(k), float(width), float(tau))
+    t = _CONSTS.get(key)
+    if t is None:
+        if len(_CONSTS) > 256:
+            _CONSTS.clear()
+        vals = [vth, k, width, tau, math.pi * width / 2]
+        t = _CONSTS[key] = torch.tensor(vals, dtype=cd, device=device)
+    return t
+
+
+def _grid(n: int):
+    return (triton.cdiv(max(n, 1), BLOCK),)
+
+
+# ---- elementwise helpers -----------------------------------------------------------------------------
+@triton.jit
+def _sigmoid(x):
+    return 1.0 / (1.0 + tl.exp(-x))
+
+
+@triton.jit
+def _tanh(x):
+    # 1 - 2/(e^{2x} + 1); the clamp keeps e^{2x} finite (tanh(±40) is ±1 in float64 too)
+    z = tl.minimum(tl.maximum(2.0 * x, -80.0), 80.0)
+    return 1.0 - 2.0 / (tl.exp(z) + 1.0)
+
+
+@triton.jit
+def _surrogate_grad(u, c_ptr, KIND: tl.constexpr):
+    """dS/du of arlif.surrogate (ids of KIND_IDS); width and π·width/2 are read from the constants."""
+    width = tl.load(c_ptr + 2)
+    if KIND == 0:  # rectangle
+        sg = (tl.abs(u) <= width / 2).to(u.dtype) / width
+    elif KIND == 1:  # triangle
+        sg = tl.maximum(width - tl.abs(u), 0.0) / (width * width)
+    elif KIND == 2:  # sigmoid
+        sgm = _sigmoid(width * u)
+        sg = width * sgm * (1 - sgm)
+    else:  # atan
+        z = tl.load(c_ptr + 4) * u
+        sg = (width / 2) / (1 + z * z)
+    return sg
+
+
+# =======================================================================================================
+# AR-LIF
+# =======================================================================================================
+@triton.jit
+def _arlif_fwd_kernel(x_ptr, v0_ptr, m0_ptr, a_ptr, cp_ptr, c_ptr, s_ptr, vT_ptr, mT_ptr, vseq_ptr, mseq_ptr,
+                      T, N, TA: tl.constexpr, AR: tl.constexpr, CARRY: tl.constexpr, HAS_M0: tl.constexpr,
+                      KEEP: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    cdt = v.dtype
+    if HAS_M0:
+        m = tl.load(m0_ptr + offs, mask=mask, other=0.0)
+    else:
+        m = tl.zeros([BLOCK], dtype=cdt)
+    vth = tl.load(c_ptr)
+    decay = tl.load(c_ptr + 1)
+    ta = _tanh(tl.load(a_ptr).to(cdt))
+    cc = tl.load(cp_ptr).to(cdt)
+    p = offs
+    for _t in range(T):
+        xi = tl.load(x_ptr + p, mask=mask, other=0.0).to(cdt)
+        h = decay * v + xi
+        if TA:
+            theta = vth + ta * _tanh(xi)
+        else:
+            theta = vth + tl.zeros([BLOCK], dtype=cdt)
+        s = (h - theta >= 0).to(cdt)
+        if AR:
+            sx = _sigmoid(xi)
+            if CARRY:
+                g = _sigmoid(cc * xi)
+                mp = m * tl.where(m > 0, g, 1 - g)
+            else:
+                mp = tl.zeros([BLOCK], dtype=cdt)
+            m = mp + (2 * s - 1) * sx
+            v = h - s * (theta + _sigmoid(m))
+        else:
+            v = h - s * theta
+        tl.store(s_ptr + p, s.to(s_ptr.dtype.element_ty), mask=mask)
+        if KEEP:
+            tl.store(vseq_ptr + p, v.to(vseq_ptr.dtype.element_ty), mask=mask)
+            if AR:
+                tl.store(mseq_ptr + p, m.to(mseq_ptr.dtype.element_ty), mask=mask)
+        p += N
+    tl.store(vT_ptr + offs, v, mask=mask)
+    if AR:
+        tl.store(mT_ptr + offs, m, mask=mask)
+
+
+@triton.jit
+def _arlif_bwd_kernel(gs_ptr, gvT_ptr, gmT_ptr, gvseq_ptr, gmseq_ptr, x_ptr, v0_ptr, m0_ptr, a_ptr, cp_ptr,
+                      c_ptr, sv_ptr, sm_ptr, gx_ptr, gv0_ptr, gm0_ptr, pa_ptr, pc_ptr, T, N, last,
+                      TA: tl.constexpr, AR: tl.constexpr, CARRY: tl.constexpr, HAS_M0: tl.constexpr,
+                      HAS_GVT: tl.constexpr, HAS_GMT: tl.constexpr, HAS_GVSEQ: tl.constexpr,
+                      HAS_GMSEQ: tl.constexpr, KIND: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
+    pid = tl.program_id(0)
+    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    cdt = v.dtype
+    if HAS_M0:
+        m = tl.load(m0_ptr + offs, mask=mask, other=0.0)
+    else:
+        m = tl.zeros([BLOCK], dtype=cdt)
+    vth = tl.load(c_ptr)
+    decay = tl.load(c_ptr + 1)
+    ta = _tanh(tl.load(a_ptr).to(cdt))
+    cc = tl.load(cp_ptr).to(cdt)
+    # 1. forward again; keep V_{t-1} (and m_{t-1}) in the scratch buffers
+    p = offs
+    for _t in range(T):
+        xi = tl.load(x_ptr + p, mask=mask, other=0.0).to(cdt)
+        tl.store(sv_ptr + p, v, mask=mask)
+        h = decay * v + xi
+        if TA:
+            theta = vth + ta * _tanh(xi)
+        else:
+            theta = vth + tl.zeros([BLOCK], dtype=cdt)
+        s = (h - theta >= 0).to(cdt)
+        if AR:
+            sx = _sigmoid(xi)
+            if CARRY:
+                tl.store(sm_ptr + p, m, mask=mask)
+                g = _sigmoid(cc * xi)
+                mp = m * tl.where(m > 0, g, 1 - g)
+            else:
+                mp = tl.zeros([BLOCK], dtype=cdt)
+            m = mp + (2 * s - 1) * sx
+            v = h - s * (theta + _sigmoid(m))
+        else:
+            v = h - s * theta
+        p += N
+    # 2. BPTT, last step first
+    if HAS_GVT:
+        gv = tl.load(gvT_ptr + offs, mask=mask, other=0.0).to(cdt)
+    else:
+        gv = tl.zeros([BLOCK], dtype=cdt)
+    if HAS_GMT:
+        gm = tl.load(gmT_ptr + offs, mask=mask, other=0.0).to(cdt)
+    else:
+        gm = tl.zeros([BLOCK], dtype=cdt)
+    acc_a = tl.zeros([BLOCK], dtype=cdt)
+    acc_c = tl.zeros([BLOCK], dtype=cdt)
+    p = offs + last
+    for _t in range(T):
+        xi = tl.load(x_ptr + p, mask=mask, other=0.0).to(cdt)
+        vp = tl.load(sv_ptr + p, mask=mask, other=0.0)
+        g_s = tl.load(gs_ptr + p, mask=mask, other=0.0).to(cdt)
+        if HAS_GVSEQ:
+            gv += tl.load(gvseq_ptr + p, mask=mask, other=0.0).to(cdt)
+        if HAS_GMSEQ:
+            gm += tl.load(gmseq_ptr + p, mask=mask, other=0.0).to(cdt)
+        h = decay * vp + xi
+        if TA:
+            tx = _tanh(xi)
+            theta = vth + ta * tx
+        else:
+            tx = tl.zeros([BLOCK], dtype=cdt)
+            theta = vth + tx
+        u = h - theta
+        s = (u >= 0).to(cdt)
+        sg = _surrogate_grad(u, c_ptr, KIND)
+        if AR:
+            sx = _sigmoid(xi)
+            if CARRY:
+                mprev = tl.load(sm_ptr + p, mask=mask, other=0.0)
+                g = _sigmoid(cc * xi)
+                pos = mprev > 0
+                k = tl.where(pos, g, 1 - g)
+                mp = mprev * k
+            else:
+                mp = tl.zeros([BLOCK], dtype=cdt)
+            smn = _sigmoid(mp + (2 * s - 1) * sx)
+            gmn = gm - gv * s * (smn * (1 - smn))
+            g_tot = g_s - gv * (theta + smn) + gmn * (2 * sx)
+        else:
+            g_tot = g_s - gv * theta
+        gu = g_tot * sg
+        gh = gv + gu
+        gx = gh
+        if TA:
+            gth = -gu - gv * s
+            gx += gth * (ta * (1 - tx * tx))
+            acc_a += gth * tx
+        if AR:
+            gx += gmn * (2 * s - 1) * (sx * (1 - sx))
+            if CARRY:
+                gk = gmn * mprev
+                dz = tl.where(pos, gk, -gk) * (g * (1 - g))
+                gx += dz * cc
+                acc_c += dz * xi
+                gm = gmn * k
+            else:
+                gm = tl.zeros([BLOCK], dtype=cdt)
+        gv = decay * gh
+        tl.store(gx_ptr + p, gx.to(gx_ptr.dtype.element_ty), mask=mask)
+        p -= N
+    tl.store(gv0_ptr + offs, gv, mask=mask)
+    if HAS_M0:
+        tl.store(gm0_ptr + offs, gm, mask=mask)
+    tl.store(pa_ptr + pid, tl.sum(tl.where(mask, acc_a, 0.0), axis=0))
+    tl.store(pc_ptr + pid, tl.sum(tl.where(mask, acc_c, 0.0), axis=0))
+
+
+def _prep(t: Tensor | None, cd: torch.dtype | None = None) -> Tensor | None:
+    if t is None:
+        return None
+    t = t.detach()
+    return (t if cd is None else t.to(cd)).contiguous()
+
+
+def arlif_forward(x, v0, m0, a, c, vth, decay, ta_on, ar, carry, keep):
+    cd = compute_dtype(x.dtype)
+    x = _prep(x)
+    T, N = x.shape
+    v0 = _prep(v0, cd)
+    m0 = _prep(m0 if (ar and carry) else None, cd)
+    spikes = torch.empty_like(x)
+    vT = torch.empty(N, dtype=cd, device=x.device)
+    mT = torch.empty(N, dtype=cd, device=x.device) if ar else None
+    vseq = torch.empty_like(x) if keep else None
+    mseq = torch.empty_like(x) if (keep and ar) else None
+    dummy = vT
+    _arlif_fwd_kernel[_grid(N)](
+        x, v0, m0 if m0 is not None else dummy, a.detach(), c.detach(),
+        _consts(cd, x.device, vth, decay, 1.0, 1.0), spikes, vT, mT if ar else dummy,
+        vseq if keep else dummy, mseq if mseq is not None else dummy, T, N,
+        TA=bool(ta_on), AR=bool(ar), CARRY=bool(ar and carry), HAS_M0=m0 is not None, KEEP=bool(keep),
+        BLOCK=BLOCK, num_warps=NUM_WARPS,
+    )  # fmt: skip
+    return spikes, vT, mT, vseq, mseq
+
+
+def arlif_backward(gs, gvT, gmT, gvseq, gmseq, x, v0, m0, a, c, vth, decay, ta_on, ar, carry, kind, width):
+    cd = compute_dtype(x.dtype)
+    x = _prep(x)
+    T, N = x.shape
+    carry = bool(ar and carry)
+    v0 = _prep(v0, cd)
+    m0 = _prep(m0 if carry else None, cd)
+    gs, gvT, gvseq = _prep(gs), _prep(gvT), _prep(gvseq)
+    gmT, gmseq = (_prep(gmT), _prep(gmseq)) if ar else (None, None)
+    gx = torch.empty_like(x)
+    gv0 = torch.empty(N, dtype=cd, device=x.device)
+    gm0 = torch.empty(N, dtype=cd, device=x.device) if m0 is not None else None
+    sv = torch.empty((T, N), dtype=cd, device=x.device)
+    sm = torch.empty((T, N), dtype=cd, device=x.device) if carry else sv
+    grid = _grid(N)
+    pa = torch.empty(grid[0], dtype=cd, device=x.device)
+    pc = torch.empty(grid[0], dtype=cd, device=x.device)
+    d = gv0
+    _arlif_bwd_kernel[grid](
+        gs, gvT if gvT is not None else d, gmT if gmT is not None else d, gvseq if gvseq is not None else d,
+        gmseq if gmseq is not None else d, x, v0, m0 if m0 is not None else d, a.detach(), c.detach(),
+        _consts(cd, x.device, vth, decay, width, 1.0), sv, sm, gx, gv0, gm0 if gm0 is not None else d,
+        pa, pc, T, N, (T - 1) * N,
+        TA=bool(ta_on), AR=bool(ar), CARRY=carry, HAS_M0=m0 is not None, HAS_GVT=gvT is not None,
+        HAS_GMT=gmT is not None, HAS_GVSEQ=gvseq is not None, HAS_GMSEQ=gmseq is not None, KIND=int(kind),
+        BLOCK=BLOCK, num_warps=NUM_WARPS,
+    )  # fmt: skip
+    return gx, gv0, gm0, pa.sum(dtype=torch.float64).to(cd), pc.sum(dtype=torch.float64).to(cd)
+
+
+# =======================================================================================================
+# LIF (soft/hard) and PLIF: one leaky integrator H = k·V + x with the leak k read from a tensor
+# =======================================================================================================
+@triton.jit
+def _leaky_fwd_kernel(x_ptr, v0_ptr, k_ptr, c_ptr, s_ptr, vT_ptr, vseq_ptr, T, N, HARD: tl.constexpr,
+                      KEEP: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    cdt = v.dtype
+    vth = tl.load(c_ptr)
+    k = tl.load(k_ptr).to(cdt)
+    p = offs
+    for _t in range(T):
+        xi = tl.load(x_ptr + p, mask=mask, other=0.0).to(cdt)
+        h = k * v + xi
+        s = (h - vth >= 0).to(cdt)
+        if HARD:
+            v = h * (1 - s)
+        else:
+            v = h - s * vth
+        tl.store(s_ptr + p, s.to(s_ptr.dtype.element_ty), mask=mask)
+        if KEEP:
+            tl.store(vseq_ptr + p, v.to(vseq_ptr.dtype.element_ty), mask=mask)
+        p += N
+    tl.store(vT_ptr + offs, v, mask=mask)
+
+
+@triton.jit
+def _leaky_bwd_kernel(gs_ptr, gvT_ptr, gvseq_ptr, x_ptr, v0_ptr, k_ptr, c_ptr, sv_ptr, gx_ptr, gv0_ptr,
+                      pk_ptr, T, N, last, HARD: tl.constexpr, HAS_GVT: tl.constexpr,
+                      HAS_GVSEQ: tl.constexpr, KIND: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
+    pid = tl.program_id(0)
+    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    cdt = v.dtype
+    vth = tl.load(c_ptr)
+    k = tl.load(k_ptr).to(cdt)
+    p = offs
+    for _t in range(T):
+        xi = tl.load(x_ptr + p, mask=mask, other=0.0).to(cdt)
+        tl.store(sv_ptr + p, v, mask=mask)
+        h = k * v + xi
+        s = (h - vth >= 0).to(cdt)
+        if HARD:
+            v = h * (1 - s)
+        else:
+            v = h - s * vth
+        p += N
+    if HAS_GVT:
+        gv = tl.load(gvT_ptr + offs, mask=mask, other=0.0).to(cdt)
+    else:
+        gv = tl.zeros([BLOCK], dtype=cdt)
+    acc = tl.zeros([BLOCK], dtype=cdt)
+    p = offs + last
+    for _t in range(T):
+        xi = tl.load(x_ptr + p, mask=mask, other=0.0).to(cdt)
+        vp = tl.load(sv_ptr + p, mask=mask, other=0.0)
+        g_s = tl.load(gs_ptr + p, mask=mask, other=0.0).to(cdt)
+        if HAS_GVSEQ:
+            gv += tl.load(gvseq_ptr + p, mask=mask, other=0.0).to(cdt)
+        h = k * vp + xi
+        u = h - vth
+        s = (u >= 0).to(cdt)
+        sg = _surrogate_grad(u, c_ptr, KIND)
+        if HARD:
+            gh = gv * (1 - s) + (g_s - gv * h) * sg
+        else:
+            gh = gv + (g_s - gv * vth) * sg
+        acc += gh * vp
+        gv = k * gh
+        tl.store(gx_ptr + p, gh.to(gx_ptr.dtype.element_ty), mask=mask)
+        p -= N
+    tl.store(gv0_ptr + offs, gv, mask=mask)
+    tl.store(pk_ptr + pid, tl.sum(tl.where(mask, acc, 0.0), axis=0))
+
+
+def _leak_tensor(k, cd, device) -> Tensor:
+    if isinstance(k, Tensor):
+        return k.detach().to(device=device, dtype=cd).reshape(1).contiguous()
+    return _consts(cd, device, float(k), 0.0, 0.0, 0.0)  # element 0 is the leak
+
+
+def leaky_forward(x, v0, k, vth, hard, keep):
+    cd = compute_dtype(x.dtype)
+    x = _prep(x)
+    T, N = x.shape
+    v0 = _prep(v0, cd)
+    spikes = torch.empty_like(x)
+    vT = torch.empty(N, dtype=cd, device=x.device)
+    vseq = torch.empty_like(x) if keep else None
+    _leaky_fwd_kernel[_grid(N)](
+        x, v0, _leak_tensor(k, cd, x.device), _consts(cd, x.device, vth, 0.0, 1.0, 1.0), spikes, vT,
+        vseq if keep else vT, T, N, HARD=bool(hard), KEEP=bool(keep), BLOCK=BLOCK, num_warps=NUM_WARPS,
+    )  # fmt: skip
+    return spikes, vT, vseq
+
+
+def leaky_backward(gs, gvT, gvseq, x, v0, k, vth, hard, kind, width, need_k):
+    cd = compute_dtype(x.dtype)
+    x = _prep(x)
+    T, N = x.shape
+    v0 = _prep(v0, cd)
+    gs, gvT, gvseq = _prep(gs), _prep(gvT), _prep(gvseq)
+    gx = torch.empty_like(x)
+    gv0 = torch.empty(N, dtype=cd, device=x.device)
+    sv = torch.empty((T, N), dtype=cd, device=x.device)
+    grid = _grid(N)
+    pk = torch.empty(grid[0], dtype=cd, device=x.device)
+    _leaky_bwd_kernel[grid](
+        gs, gvT if gvT is not None else gv0, gvseq if gvseq is not None else gv0, x, v0,
+        _leak_tensor(k, cd, x.device), _consts(cd, x.device, vth, 0.0, width, 1.0), sv, gx, gv0, pk,
+        T, N, (T - 1) * N, HARD=bool(hard), HAS_GVT=gvT is not None, HAS_GVSEQ=gvseq is not None,
+        KIND=int(kind), BLOCK=BLOCK, num_warps=NUM_WARPS,
+    )  # fmt: skip
+    return gx, gv0, (pk.sum(dtype=torch.float64).to(cd) if need_k else None)
+
+
+# =======================================================================================================
+# CLIF
+# =======================================================================================================
+@triton.jit
+def _clif_fwd_kernel(x_ptr, v0_ptr, m0_ptr, c_ptr, s_ptr, vT_ptr, mT_ptr, vseq_ptr, mseq_ptr, T, N,
+                     HAS_M0: tl.constexpr, KEEP: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    cdt = v.dtype
+    if HAS_M0:
+        m = tl.load(m0_ptr + offs, mask=mask, other=0.0)
+    else:
+        m = tl.zeros([BLOCK], dtype=cdt)
+    vth = tl.load(c_ptr)
+    kc = tl.load(c_ptr + 1)
+    tau = tl.load(c_ptr + 3)
+    p = offs
+    for _t in range(T):
+        xi = tl.load(x_ptr + p, mask=mask, other=0.0).to(cdt)
+        h = v * kc + xi
+        s = (h - vth >= 0).to(cdt)
+        m = m * _sigmoid(h / tau) + s
+        v = h - s * (vth + _sigmoid(m))
+        tl.store(s_ptr + p, s.to(s_ptr.dtype.element_ty), mask=mask)
+        if KEEP:
+            tl.store(vseq_ptr + p, v.to(vseq_ptr.dtype.element_ty), mask=mask)
+            tl.store(mseq_ptr + p, m.to(mseq_ptr.dtype.element_ty), mask=mask)
+        p += N
+    tl.store(vT_ptr + offs, v, mask=mask)
+    tl.store(mT_ptr + offs, m, mask=mask)
+
+
+@triton.jit
+def _clif_bwd_kernel(gs_ptr, gvT_ptr, gmT_ptr, gvseq_ptr, gmseq_ptr, x_ptr, v0_ptr, m0_ptr, c_ptr, sv_ptr,
+                     sm_ptr, gx_ptr, gv0_ptr, gm0_ptr, T, N, last, HAS_M0: tl.constexpr,
+                     HAS_GVT: tl.constexpr, HAS_GMT: tl.constexpr, HAS_GVSEQ: tl.constexpr,
+                     HAS_GMSEQ: tl.constexpr, KIND: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    cdt = v.dtype
+    if HAS_M0:
+        m = tl.load(m0_ptr + offs, mask=mask, other=0.0)
+    else:
+        m = tl.zeros([BLOCK], dtype=cdt)
+    vth = tl.load(c_ptr)
+    kc = tl.load(c_ptr + 1)
+    tau = tl.load(c_ptr + 3)
+    p = offs
+    for _t in range(T):
+        xi = tl.load(x_ptr + p, mask=mask, other=0.0).to(cdt)
+        tl.store(sv_ptr + p, v, mask=mask)
+        tl.store(sm_ptr + p, m, mask=mask)
+        h = v * kc + xi
+        s = (h - vth >= 0).to(cdt)
+        m = m * _sigmoid(h / tau) + s
+        v = h - s * (vth + _sigmoid(m))
+        p += N
+    if HAS_GVT:
+        gv = tl.load(gvT_ptr + offs, mask=mask, other=0.0).to(cdt)
+    else:
+        gv = tl.zeros([BLOCK], dtype=cdt)
+    if HAS_GMT:
+        gm = tl.load(gmT_ptr + offs, mask=mask, other=0.0).to(cdt)
+    else:
+        gm = tl.zeros([BLOCK], dtype=cdt)
+    p = offs + last
+    for _t in range(T):
+        xi = tl.load(x_ptr + p, mask=mask, other=0.0).to(cdt)
+        vp = tl.load(sv_ptr + p, mask=mask, other=0.0)
+        mprev = tl.load(sm_ptr + p, mask=mask, other=0.0)
+        g_s = tl.load(gs_ptr + p, mask=mask, other=0.0).to(cdt)
+        if HAS_GVSEQ:
+            gv += tl.load(gvseq_ptr + p, mask=mask, other=0.0).to(cdt)
+        if HAS_GMSEQ:
+            gm += tl.load(gmseq_ptr + p, mask=mask, other=0.0).to(cdt)
+        h = vp * kc + xi
+        q = _sigmoid(h / tau)
+        u = h - vth
+        s = (u >= 0).to(cdt)
+        sg = _surrogate_grad(u, c_ptr, KIND)
+        smn = _sigmoid(mprev * q + s)
+        gmn = gm - gv * s * (smn * (1 - smn))
+        g_tot = g_s - gv * (vth + smn) + gmn
+        gh = gv + g_tot * sg + (gmn * mprev) * (q * (1 - q)) / tau
+        gm = gmn * q
+        gv = kc * gh
+        tl.store(gx_ptr + p, gh.to(gx_ptr.dtype.element_ty), mask=mask)
+        p -= N
+    tl.store(gv0_ptr + offs, gv, mask=mask)
+    if HAS_M0:
+        tl.store(gm0_ptr + offs, gm, mask=mask)
+
+
+def clif_forward(x, v0, m0, vth, tau, keep):
+    cd = compute_dtype(x.dtype)
+    x = _prep(x)
+    T, N = x.shape
+    v0, m0 = _prep(v0, cd), _prep(m0, cd)
+    spikes = torch.empty_like(x)
+    vT = torch.empty(N, dtype=cd, device=x.device)
+    mT = torch.empty(N, dtype=cd, device=x.device)
+    vseq = torch.empty_like(x) if keep else None
+    mseq = torch.empty_like(x) if keep else None
+    _clif_fwd_kernel[_grid(N)](
+        x, v0, m0 if m0 is not None else vT, _consts(cd, x.device, vth, 1 - 1 / tau, 1.0, tau), spikes, vT,
+        mT, vseq if keep else vT, mseq if keep else vT, T, N, HAS_M0=m0 is not None, KEEP=bool(keep),
+        BLOCK=BLOCK, num_warps=NUM_WARPS,
+    )  # fmt: skip
+    return spikes, vT, mT, vseq, mseq
+
+
+def clif_backward(gs, gvT, gmT, gvseq, gmseq, x, v0, m0, vth, tau, kind, width):
+    cd = compute_dtype(x.dtype)
+    x = _prep(x)
+    T, N = x.shape
+    v0, m0 = _prep(v0, cd), _prep(m0, cd)
+    gs, gvT, gmT, gvseq, gmseq = (_prep(g) for g in (gs, gvT, gmT, gvseq, gmseq))
+    gx = torch.empty_like(x)
+    gv0 = torch.empty(N, dtype=cd, device=x.device)
+    gm0 = torch.empty(N, dtype=cd, device=x.device) if m0 is not None else None
+    sv = torch.empty((T, N), dtype=cd, device=x.device)
+    sm = torch.empty((T, N), dtype=cd, device=x.device)
+    d = gv0
+    _clif_bwd_kernel[_grid(N)](
+        gs, gvT if gvT is not None else d, gmT if gmT is not None else d, gvseq if gvseq is not None else d,
+        gmseq if gmseq is not None else d, x, v0, m0 if m0 is not None else d,
+        _consts(cd, x.device, vth, 1 - 1 / tau, width, tau), sv, sm, gx, gv0, gm0 if gm0 is not None else d,
+        T, N, (T - 1) * N, HAS_M0=m0 is not None, HAS_GVT=gvT is not None, HAS_GMT=gmT is not None,
+        HAS_GVSEQ=gvseq is not None, HAS_GMSEQ=gmseq is not None, KIND=int(kind), BLOCK=BLOCK,
+        num_warps=NUM_WARPS,
+    )  # fmt: skip
+    return gx, gv0, gm0
