@@ -3,6 +3,7 @@
 #   bash benchmarks/gpu_check.sh [OUT_DIR]        (about 3-6 minutes on one H100)
 # 1. the Triton kernels against the reference on CUDA (parity of spikes, states, all gradients),
 # 2. `arlif bench` on cuda, T=8, float32 and bfloat16, with achieved bandwidth,
+# 3. peak training memory and step time of spiking ResNet-18 (T=8, batch 128) with the reference vs fused neurons,
 # writing everything under OUT_DIR (default $OUT if set, else benchmarks/gpu_out).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +34,9 @@ done
 timeout 120 "$PY" -m arlif bench --device cuda --backends torch,triton --neurons arlif,lif --T 8 \
   --shape 128,64,32,32 --repeats 10 --warmup 3 --json "$OUT_DIR/bench_cuda_large.json" \
   --markdown "$OUT_DIR/bench_cuda_large.md" 2>&1 | tee -a "$OUT_DIR/bench.txt" || status=1
+echo "== 3. spiking ResNet-18 training step, T=8, batch 128: reference vs fused ==" | tee "$OUT_DIR/model_memory.txt"
+timeout 150 "$PY" benchmarks/model_memory.py --device cuda --batch 128 --T 8 --amp --repeats 3 \
+  --json "$OUT_DIR/model_memory.json" 2>&1 | tee -a "$OUT_DIR/model_memory.txt" || status=1
 echo "peak DRAM bandwidth for comparison: H100 SXM ~3350 GB/s, H100 PCIe ~2000 GB/s, H200 ~4800 GB/s" \
   | tee -a "$OUT_DIR/bench.txt"
 exit $status
