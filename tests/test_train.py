@@ -17,6 +17,7 @@ from arlif.train import TrainConfig, TrainingDiverged, load_checkpoint, load_con
 from arlif.train import loop as loop_module
 from arlif.train.checkpoint import atomic_save
 from arlif.train.config import FIELDS
+from arlif.train.setup import build_mixer
 
 FAST = dict(
     epochs=2,
@@ -51,12 +52,12 @@ def test_tet_loss_matches_hand_computation():
 
 def test_mixup_cutmix_give_soft_labels_that_train():
     cfg = TrainConfig(mixup_alpha=0.2, cutmix_alpha=1.0)
-    mixer = loop_module.build_mixer(cfg, 10)
+    mixer = build_mixer(cfg, 10)
     x, y = torch.randn(8, 1, 8, 8), torch.arange(8)
     xm, ym = mixer(x, y)
     assert xm.shape == x.shape and ym.shape == (8, 10)
     torch.testing.assert_close(ym.sum(1), torch.ones(8))
-    assert loop_module.build_mixer(TrainConfig(), 10) is None
+    assert build_mixer(TrainConfig(), 10) is None
     out = torch.randn(2, 8, 10, requires_grad=True)
     tet_loss(out, ym, 0.05).backward()
     assert torch.isfinite(out.grad).all()
@@ -256,7 +257,7 @@ def test_configs_parse_and_build():
     from dataclasses import replace
 
     from arlif.data import get_dataset_info
-    from arlif.train.loop import build_model
+    from arlif.train.setup import build_model
 
     configs = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
     assert len(configs) == 18

@@ -2,8 +2,10 @@
 
 from .checkpoint import atomic_save, load_checkpoint
 from .config import TrainConfig, load_config
-from .loop import TrainingDiverged, build_model, encode, evaluate, train
+from .evaluate import evaluate
+from .loop import TrainingDiverged, train
 from .loss import tet_loss
+from .setup import build_model, encode
 
 __all__ = [
     "TrainConfig",

@@ -6,15 +6,58 @@ import time
 from dataclasses import replace
 
 import torch
+from torch import nn
 from torch.utils.data import DataLoader
 
 from ..analysis.monitor import FiringRateMonitor
 from ..data import get_dataset_info
 from ..errors import DataError
+from ..neurons import reset_net
+from . import distributed as D
 from .checkpoint import load_checkpoint
 from .config import from_dict
 from .distributed import DistInfo
-from .loop import build_model, encode, evaluate, resolve_device
+from .setup import build_model, encode, resolve_device
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader,
+    T: int,
+    temporal: bool,
+    device: torch.device,
+    dist: D.DistInfo | None = None,
+    amp_dtype: torch.dtype | None = None,
+    progress: bool = False,
+) -> dict:
+    """Top-1/top-5 accuracy (%) and mean cross-entropy of the time-averaged logits, over all processes."""
+    from tqdm import tqdm
+
+    dist = dist or D.DistInfo()
+    model.eval()
+    sums = torch.zeros(4, dtype=torch.float64, device=device)  # correct1, correct5, loss_sum, n
+    for x, y in tqdm(loader, desc="eval", leave=False, disable=not progress or None):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            out = model(encode(x, T, temporal))
+        reset_net(model)
+        logits = out.float().mean(0)
+        k = min(5, logits.shape[1])
+        top = logits.topk(k, dim=1).indices
+        hit = top == y.unsqueeze(1)
+        sums += torch.stack(
+            [
+                hit[:, 0].sum().double(),
+                hit.any(1).sum().double(),
+                nn.functional.cross_entropy(logits, y, reduction="sum").double(),
+                torch.tensor(float(len(y)), dtype=torch.float64, device=device),
+            ]
+        )
+    D.all_reduce_sum(sums, dist)
+    c1, c5, loss, n = sums.tolist()
+    n = max(n, 1.0)
+    return {"acc": 100 * c1 / n, "top5": 100 * c5 / n, "loss": loss / n, "n": int(n)}
 
 
 def load_model(checkpoint, device: str | torch.device = "cpu", backend: str | None = None):

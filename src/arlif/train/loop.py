@@ -3,7 +3,7 @@
 A run folder holds ``config.yaml`` (the resolved config), ``metrics.jsonl`` (one JSON line per epoch),
 ``summary.json``, ``last.pt`` (every epoch) and ``best.pt`` (best test accuracy), and ``tb/`` (TensorBoard).
 
-Randomness is re-seeded at the start of every epoch from ``(seed, epoch)``, and the data order comes from a
+Randomness is re-seeded at the start of every epoch from ``(seed, epoch, rank)``, and the data order comes from a
 sampler seeded the same way; so a run resumed from ``last.pt`` draws exactly the numbers the uninterrupted
 run would have drawn, and in deterministic mode on the CPU it reproduces it bit for bit.
 """
@@ -11,180 +11,42 @@ run would have drawn, and in deterministic mode on the CPU it reproduces it bit 
 from __future__ import annotations
 
 import json
-import math
-import os
-import random
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler, Subset
+from torch.utils.data import DataLoader, DistributedSampler
 
 from ..data import build_datasets
 from ..errors import ArlifError, ConfigError
-from ..models import create_model
-from ..neurons import BaseNeuron, reset_net
+from ..neurons import reset_net
 from . import distributed as D
 from .checkpoint import atomic_save, load_checkpoint
 from .config import RESUMABLE_OVERRIDES, TrainConfig, from_dict, save_config
+from .evaluate import evaluate
 from .loss import tet_loss
+from .setup import (
+    EvalShard,
+    amp_dtype,
+    build_mixer,
+    build_model,
+    configure_determinism,
+    data_shape,
+    encode,
+    make_optimizer,
+    make_scheduler,
+    neuron_parameters,
+    resolve_device,
+    seed_everything,
+    unwrap,
+)
 
 
 class TrainingDiverged(ArlifError):
     """The loss became NaN or infinite."""
-
-
-# ---- small helpers --------------------------------------------------------------------------------------
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def resolve_device(name: str, dist: D.DistInfo) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device {name!r} requested but CUDA is not available here; use --device cpu")
-        if dist.enabled:
-            return torch.device("cuda", dist.local_rank)
-    try:
-        return torch.device(name)
-    except RuntimeError as exc:
-        raise ConfigError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from exc
-
-
-def encode(x: torch.Tensor, T: int, temporal: bool) -> torch.Tensor:
-    """Batch from the loader -> model input ``[T, B, ...]``: static images ``[B, C, H, W]`` are repeated at
-    every step (direct encoding), frame sequences ``[B, T, C, H, W]`` are made time-first."""
-    if temporal:
-        if x.dim() < 3 or x.shape[1] != T:
-            raise ArlifError(f"expected frames [B, T={T}, ...] from the dataset, got shape {tuple(x.shape)}")
-        return x.transpose(0, 1).contiguous()
-    return x.unsqueeze(0).expand(T, *x.shape)
-
-
-def neuron_parameters(model: nn.Module) -> dict[str, dict[str, float]]:
-    """Learned scalars of every neuron layer: ``{layer: {"a": .., "tanh_a": .., "c": .., "w": ..}}``."""
-    out = {}
-    for name, mod in model.named_modules():
-        if isinstance(mod, BaseNeuron):
-            vals = {p: float(getattr(mod, p).detach()) for p in ("a", "c", "w") if hasattr(mod, p)}
-            if "a" in vals:
-                vals["tanh_a"] = math.tanh(vals["a"])
-            if vals:
-                out[name] = vals
-    return out
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
-def build_mixer(cfg: TrainConfig, num_classes: int):
-    """Per-batch MixUp/CutMix (torchvision v2) returning soft labels, or ``None`` when both are off."""
-    from torchvision.transforms import v2
-
-    ops = []
-    if cfg.mixup_alpha > 0:
-        ops.append(v2.MixUp(alpha=cfg.mixup_alpha, num_classes=num_classes))
-    if cfg.cutmix_alpha > 0:
-        ops.append(v2.CutMix(alpha=cfg.cutmix_alpha, num_classes=num_classes))
-    if not ops:
-        return None
-    return ops[0] if len(ops) == 1 else v2.RandomChoice(ops)
-
-
-def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-
-def make_scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer):
-    if cfg.scheduler == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
-    return torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 1.0)
-
-
-class _Shard(Subset):
-    """Every ``world``-th sample from ``rank``: an evaluation shard without the padding DistributedSampler
-    adds, so summed counts cover the test set exactly once."""
-
-    def __init__(self, dataset, rank: int, world: int):
-        super().__init__(dataset, range(rank, len(dataset), world))
-
-
-def data_shape(info, sample: torch.Tensor) -> dict:
-    """What the model must know about the data; channels and size are read off a real sample, since
-    dataset options (e.g. resizing DVS frames to 48×48) change them."""
-    return {
-        "num_classes": info.num_classes,
-        "in_channels": int(sample.shape[-3]),
-        "input_size": [int(sample.shape[-2]), int(sample.shape[-1])],
-        "temporal": bool(info.temporal),
-    }
-
-
-def build_model(cfg: TrainConfig, shape: dict) -> nn.Module:
-    """The config's model for data of ``shape`` (see :func:`data_shape`)."""
-    neuron_kwargs = {"backend": cfg.backend, **cfg.neuron_kwargs}
-    return create_model(
-        cfg.model,
-        num_classes=shape["num_classes"],
-        in_channels=shape["in_channels"],
-        neuron=cfg.neuron,
-        neuron_kwargs=neuron_kwargs,
-        input_size=tuple(shape["input_size"]),
-        **cfg.model_kwargs,
-    )
-
-
-# ---- evaluation -----------------------------------------------------------------------------------------
-@torch.no_grad()
-def evaluate(
-    model: nn.Module,
-    loader,
-    T: int,
-    temporal: bool,
-    device: torch.device,
-    dist: D.DistInfo | None = None,
-    amp_dtype: torch.dtype | None = None,
-    progress: bool = False,
-) -> dict:
-    """Top-1/top-5 accuracy (%) and mean cross-entropy of the time-averaged logits, over all processes."""
-    from tqdm import tqdm
-
-    dist = dist or D.DistInfo()
-    model.eval()
-    sums = torch.zeros(4, dtype=torch.float64, device=device)  # correct1, correct5, loss_sum, n
-    for x, y in tqdm(loader, desc="eval", leave=False, disable=not progress or None):
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            out = model(encode(x, T, temporal))
-        reset_net(model)
-        logits = out.float().mean(0)
-        k = min(5, logits.shape[1])
-        top = logits.topk(k, dim=1).indices
-        hit = top == y.unsqueeze(1)
-        sums += torch.stack(
-            [
-                hit[:, 0].sum().double(),
-                hit.any(1).sum().double(),
-                nn.functional.cross_entropy(logits, y, reduction="sum").double(),
-                torch.tensor(float(len(y)), dtype=torch.float64, device=device),
-            ]
-        )
-    D.all_reduce_sum(sums, dist)
-    c1, c5, loss, n = sums.tolist()
-    n = max(n, 1.0)
-    return {"acc": 100 * c1 / n, "top5": 100 * c5 / n, "loss": loss / n, "n": int(n)}
 
 
 # ---- training -------------------------------------------------------------------------------------------
@@ -199,9 +61,7 @@ def _trim_metrics(path: Path, last_epoch: int) -> None:
     """Drop lines for epochs after the checkpoint (written by a run killed before its next checkpoint)."""
     if not path.exists():
         return
-    keep = [
-        ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["epoch"] <= last_epoch
-    ]
+    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["epoch"] <= last_epoch]
     path.write_text("".join(ln + "\n" for ln in keep))
 
 
@@ -248,31 +108,22 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm, verbose:
     main = dist.is_main
     say = print if (main and verbose) else (lambda *a, **k: None)
     device = resolve_device(cfg.device, dist)
-    if cfg.deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
-    elif device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+    configure_determinism(cfg.deterministic, device)
     if cfg.batch_size % dist.world_size:
         raise ConfigError(f"batch_size {cfg.batch_size} must be divisible by the {dist.world_size} processes")
     seed_everything(cfg.seed)
 
     train_set, test_set, info = build_datasets(cfg.dataset, cfg.data_root, cfg.T, **cfg.dataset_options)
     if len(train_set) == 0 or len(test_set) == 0:
-        raise ArlifError(
-            f"dataset {cfg.dataset!r} has an empty split ({len(train_set)} train, {len(test_set)} test)"
-        )
+        raise ArlifError(f"dataset {cfg.dataset!r} has an empty split ({len(train_set)} train, {len(test_set)} test)")
     local_bs = cfg.batch_size // dist.world_size
     sampler = DistributedSampler(
         train_set, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=cfg.seed, drop_last=False
     )
-    loader_kw = dict(
-        num_workers=cfg.workers, pin_memory=device.type == "cuda", persistent_workers=cfg.workers > 0
-    )
+    loader_kw = dict(num_workers=cfg.workers, pin_memory=device.type == "cuda", persistent_workers=cfg.workers > 0)
     train_loader = DataLoader(train_set, batch_size=local_bs, sampler=sampler, **loader_kw)
     test_loader = DataLoader(
-        _Shard(test_set, dist.rank, dist.world_size),
+        EvalShard(test_set, dist.rank, dist.world_size),
         batch_size=(cfg.eval_batch_size or cfg.batch_size),
         **loader_kw,
     )
@@ -285,11 +136,8 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm, verbose:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     opt = make_optimizer(cfg, model)
     sched = make_scheduler(cfg, opt)
-    use_amp = cfg.amp if cfg.amp is not None else device.type == "cuda"
-    amp_dtype = (
-        torch.float16 if (use_amp and device.type == "cuda") else (torch.bfloat16 if use_amp else None)
-    )
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    amp = amp_dtype(cfg, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
     mixer = build_mixer(cfg, info.num_classes)
 
     out = _out_dir(cfg)
@@ -303,13 +151,10 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm, verbose:
         start_epoch, best_acc, best_epoch = ckpt["epoch"], ckpt["best_acc"], ckpt["best_epoch"]
     elif main and (out / "last.pt").exists():
         raise ConfigError(
-            f"run folder {out} already holds a checkpoint; continue it with --resume {out} "
-            "or choose another --out"
+            f"run folder {out} already holds a checkpoint; continue it with --resume {out} or choose another --out"
         )
     if dist.enabled:
-        model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
+        model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     metrics_path = out / "metrics.jsonl"
     writer = None
@@ -329,18 +174,13 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm, verbose:
             + (f", {dist.world_size} processes" if dist.enabled else "")
         )
 
+    steps = len(train_loader) if cfg.max_steps_per_epoch is None else min(len(train_loader), cfg.max_steps_per_epoch)
     last = None
     for epoch in range(start_epoch + 1, cfg.epochs + 1):
-        seed_everything(cfg.seed * 100003 + epoch)
+        # per epoch (exact resume) and per process (DDP ranks draw different augmentations and masks)
+        seed_everything(cfg.seed * 100003 + epoch * 1009 + dist.rank)
         sampler.set_epoch(epoch)
-        model.train()
         t0 = time.time()
-        sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss_sum, correct, n
-        steps = (
-            len(train_loader)
-            if cfg.max_steps_per_epoch is None
-            else min(len(train_loader), cfg.max_steps_per_epoch)
-        )
         bar = tqdm(
             train_loader,
             total=steps,
@@ -349,50 +189,24 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm, verbose:
             disable=not (main and verbose) or None,
             dynamic_ncols=True,
         )
-        for step, (x, y) in enumerate(bar, 1):
-            if step > steps:
-                break
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            target = y
-            if mixer is not None:
-                x, target = mixer(x, y)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                outputs = model(encode(x, cfg.T, info.temporal))
-                loss = tet_loss(outputs.float(), target, cfg.mse_lambda, cfg.mse_target, cfg.label_smoothing)
-            if not torch.isfinite(loss):
-                where = (
-                    f"last good checkpoint: {out / 'last.pt'}"
-                    if (out / "last.pt").exists()
-                    else "no checkpoint yet"
-                )
-                raise TrainingDiverged(
-                    f"loss became {loss.item()} at epoch {epoch}, step {step}; stopping ({where}). "
-                    "Try a lower --lr, --grad-clip, or amp off."
-                )
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if cfg.grad_clip:
-                scaler.unscale_(opt)
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            scaler.step(opt)
-            scaler.update()
-            reset_net(model)
-            with torch.no_grad():
-                pred = outputs.detach().float().mean(0).argmax(1)
-                sums += torch.stack(
-                    [
-                        loss.detach().double() * len(y),
-                        (pred == y).sum().double(),
-                        torch.tensor(float(len(y)), dtype=torch.float64, device=device),
-                    ]
-                )
-            if main and step % 10 == 0:
-                bar.set_postfix(loss=f"{sums[0].item() / sums[2].item():.4f}")
+        sums = train_epoch(
+            model,
+            bar,
+            steps,
+            opt,
+            scaler,
+            cfg,
+            info.temporal,
+            device,
+            amp,
+            mixer,
+            where=lambda step, e=epoch: _divergence_note(out, e, step),
+        )
         bar.close()
         sched.step()
         D.all_reduce_sum(sums, dist)
         train_time = time.time() - t0
-        ev = evaluate(model, test_loader, cfg.T, info.temporal, device, dist, amp_dtype)
+        ev = evaluate(model, test_loader, cfg.T, info.temporal, device, dist, amp)
         improved = ev["acc"] > best_acc
         if improved:
             best_acc, best_epoch = ev["acc"], epoch
@@ -473,6 +287,47 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm, verbose:
             f"(epoch {cfg.epochs}); {summary['wall_s']:.1f}s; run folder {out}"
         )
     return summary
+
+
+def _divergence_note(out: Path, epoch: int, step: int) -> str:
+    where = f"last good checkpoint: {out / 'last.pt'}" if (out / "last.pt").exists() else "no checkpoint yet"
+    return f"at epoch {epoch}, step {step}; stopping ({where})"
+
+
+def train_epoch(model, batches, steps, opt, scaler, cfg: TrainConfig, temporal, device, amp, mixer, where):
+    """One epoch of BPTT over at most ``steps`` batches. Returns the local sums ``[loss·n, correct, n]``
+    (float64); ``where(step)`` describes the position for the divergence error."""
+    model.train()
+    sums = torch.zeros(3, dtype=torch.float64, device=device)
+    for step, (x, y) in enumerate(batches, 1):
+        if step > steps:
+            break
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        target = y
+        if mixer is not None:
+            x, target = mixer(x, y)
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            outputs = model(encode(x, cfg.T, temporal))
+            loss = tet_loss(outputs.float(), target, cfg.mse_lambda, cfg.mse_target, cfg.label_smoothing)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f"loss became {loss.item()} {where(step)}. Try a lower --lr, --grad-clip, or --amp false."
+            )
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if cfg.grad_clip:
+            scaler.unscale_(opt)
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        scaler.step(opt)
+        scaler.update()
+        reset_net(model)
+        with torch.no_grad():
+            pred = outputs.detach().float().mean(0).argmax(1)
+            n = torch.tensor(float(len(y)), dtype=torch.float64, device=device)
+            sums += torch.stack([loss.detach().double() * len(y), (pred == y).sum().double(), n])
+        if step % 10 == 0 and hasattr(batches, "set_postfix"):
+            batches.set_postfix(loss=f"{sums[0].item() / sums[2].item():.4f}")
+    return sums
 
 
 def _version() -> str:
