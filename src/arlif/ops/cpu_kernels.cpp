@@ -25,54 +25,101 @@ namespace {
 constexpr int64_t BLOCK = 128;
 
 // ---- elementwise math ------------------------------------------------------------------------------
-// float: a branch-free exp (Cody-Waite range reduction and a degree-7 Taylor polynomial, within ~2 ulp
-// of expf) that the compiler can vectorise; libm's expf/tanhf calls would keep the loops scalar.
+// float: a branch-free exp that the compiler vectorises (libm's expf/tanhf calls would keep the loops
+// scalar), and sigmoids that share one division. The kernels are bound by floating-point throughput
+// (AR-LIF needs three exponentials per element and step), so every operation counts:
+// - exp: Cody-Waite range reduction to |r| <= ln2/2 and a degree-6 minimax polynomial (relative error
+//   2.6e-9 before rounding; within ~1 ulp of expf overall), evaluated with fused multiply-adds where the
+//   target has them. The 2^n scale is built from the bits of the rounding sum, without a conversion.
+// - division: one per element and step for the x-only terms σ(x), tanh(x), σ(c·x) (a common denominator,
+//   see x_terms) and one for σ(m_t), instead of three; a vector division costs as much as ~10 other ops.
+// The explicit fmas only touch these float helpers: the state updates keep the reference's separate
+// multiply and add (-ffp-contract=off), and float64 keeps libm for parity with the float64 reference.
 // double: libm, for exact parity with the float64 reference.
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA) || defined(__aarch64__)
+inline float fmadd(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
+#else
+inline float fmadd(float a, float b, float c) { return a * b + c; }  // no fma unit: a libm call would be slow
+#endif
+
 template <typename F>
 struct Math;
 
 template <>
 struct Math<float> {
-    static inline float exp(float x) {
-        x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-        // round x·log2(e) to the nearest integer by adding and subtracting 1.5·2^23 (vectorises,
-        // unlike floor/nearbyint on some targets)
-        float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-        float r = x - n * 0.693359375f;  // ln 2 split into an exact high part and a low part
-        r = r - n * -2.12194440054690583e-4f;
-        float p = 1.9841270e-4f;  // 1/5040
-        p = p * r + 1.3888889e-3f;
-        p = p * r + 8.3333333e-3f;
-        p = p * r + 4.1666667e-2f;
-        p = p * r + 1.6666667e-1f;
-        p = p * r + 0.5f;
-        p = p * r + 1.0f;
-        p = p * r + 1.0f;
-        int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+    // exp(x) for |x| <= 87 (callers clamp)
+    static inline float exp_in_range(float x) {
+        // round x·log2(e) to the nearest integer n by adding 1.5·2^23: the sum's low mantissa bits are n
+        const float k = fmadd(x, 1.44269504088896341f, 12582912.0f);
+        const float n = k - 12582912.0f;
+        float r = fmadd(n, -0.693359375f, x);  // ln 2 split into an exact high part and a low part
+        r = fmadd(n, 2.12194440054690583e-4f, r);
+        float p = 1.406124095e-3f;  // minimax on [-ln2/2, ln2/2], constant term fixed at 1
+        p = fmadd(p, r, 8.379011415e-3f);
+        p = fmadd(p, r, 4.166477546e-2f);
+        p = fmadd(p, r, 1.666636616e-1f);
+        p = fmadd(p, r, 5.000000596e-1f);
+        p = fmadd(p, r, 1.0f);
+        p = fmadd(p, r, 1.0f);
+        // bits(k) = bits(1.5·2^23) + n, and bits(1.5·2^23) << 23 wraps to 0: 2^n = ((bits(k) + 127) << 23)
+        uint32_t bits;
+        std::memcpy(&bits, &k, sizeof bits);
+        bits = (bits + 127u) << 23;
         float scale;
         std::memcpy(&scale, &bits, sizeof scale);
         return p * scale;
     }
-    static inline float sigmoid(float x) { return 1.0f / (1.0f + exp(-x)); }
-    // sigmoid(x) and tanh(x) from one exponential and one division: with e = exp(-x) and
-    // d = 1/((1+e)(1+e²)), σ(x) = (1+e²)·d and tanh(x) = (1-e²)/(1+e²) = (1-e²)(1+e)·d. x is clamped to
-    // ±20 so that the product stays finite; there σ and tanh are within 2e-9 of their limits.
-    static inline void sigmoid_tanh(float x, float& sig, float& th) {
-        x = x < -20.0f ? -20.0f : (x > 20.0f ? 20.0f : x);
-        const float e = exp(-x), e2 = e * e;
-        const float d = 1.0f / ((1.0f + e) * (1.0f + e2));
-        sig = (1.0f + e2) * d;
-        th = ((1.0f - e2) * (1.0f + e)) * d;
+    // x clamped to [-L, L] (L > 0) with integer operations on the bits: |x|'s bits are shifted by 2^23 - 1 so
+    // that the NaNs wrap to negative int32 values, a signed min with L's (shifted) bits clamps the finite
+    // magnitudes and leaves a NaN, then the shift is undone and x's sign put back. Float selects would not
+    // become min/max instructions (signed zeros and NaNs forbid it without -ffast-math) but a mask-and-blend
+    // sequence that is longer.
+    static inline float clamp_abs(float x, float L) {
+        uint32_t bx, bl;
+        std::memcpy(&bx, &x, sizeof bx);
+        std::memcpy(&bl, &L, sizeof bl);
+        const uint32_t sign = bx & 0x80000000u;
+        const int32_t mag = static_cast<int32_t>((bx & 0x7fffffffu) + 0x7fffffu);
+        const int32_t lim = static_cast<int32_t>(bl + 0x7fffffu);
+        bx = (static_cast<uint32_t>(mag < lim ? mag : lim) - 0x7fffffu) | sign;
+        std::memcpy(&x, &bx, sizeof x);
+        return x;
+    }
+    // exp(-x) is clamped to [e^-87, e^87]: beyond that σ is within 2e-38 of 0 or 1 (absolute)
+    static inline float sigmoid(float x) { return 1.0f / (1.0f + exp_in_range(-clamp_abs(x, 87.0f))); }
+    // The input-only terms of one AR-LIF step from one division: with e = exp(-x), A = (1+e)(1+e²),
+    // ec = exp(-c·x), B = 1 + ec and R = 1/(A·B): σ(x) = (1+e²)·B·R, tanh(x) = (1-e²)/(1+e²) =
+    // (1-e²)(1+e)·B·R, σ(c·x) = A·R. x and c·x are clamped to ±20 so that A·B < 6e34 stays finite; there σ
+    // and tanh are within 2.1e-9 of their limits (absolute). Without CARRY, B = 1 and g is not computed.
+    template <bool CARRY>
+    static inline void x_terms(float x, float c, float& sig, float& th, float& g) {
+        const float xc = clamp_abs(x, 20.0f);
+        const float e = exp_in_range(-xc), e2 = e * e;
+        const float a1 = 1.0f + e, a2 = 1.0f + e2;
+        const float A = a1 * a2;
+        if (CARRY) {
+            const float B = 1.0f + exp_in_range(-clamp_abs(c * x, 20.0f));
+            const float R = 1.0f / (A * B);
+            const float iA = B * R;
+            sig = a2 * iA;
+            th = ((1.0f - e2) * a1) * iA;
+            g = A * R;
+        } else {
+            const float iA = 1.0f / A;
+            sig = a2 * iA;
+            th = ((1.0f - e2) * a1) * iA;
+        }
     }
 };
 
 template <>
 struct Math<double> {
-    static inline double exp(double x) { return std::exp(x); }
     static inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
-    static inline void sigmoid_tanh(double x, double& sig, double& th) {
+    template <bool CARRY>
+    static inline void x_terms(double x, double c, double& sig, double& th, double& g) {
         sig = 1.0 / (1.0 + std::exp(-x));
         th = std::tanh(x);
+        if (CARRY) g = 1.0 / (1.0 + std::exp(-(c * x)));
     }
 };
 
@@ -173,16 +220,13 @@ void arlif_fwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
             for (int64_t i = 0; i < n; ++i) {
                 const F xi = xt[i];
                 const F h = decay * v[i] + xi;
-                F sx = F(0), tx = F(0);
-                if (TA || AR) M::sigmoid_tanh(xi, sx, tx);
+                F sx = F(0), tx = F(0), g = F(0);
+                if (TA || AR) M::template x_terms<AR && CARRY>(xi, c, sx, tx, g);
                 const F theta = TA ? vth + ta * tx : vth;
                 const F s = (h - theta) >= F(0) ? F(1) : F(0);
                 if (AR) {
                     F mp = F(0);
-                    if (CARRY) {
-                        const F g = M::sigmoid(c * xi);
-                        mp = m[i] * (m[i] > F(0) ? g : F(1) - g);
-                    }
+                    if (CARRY) mp = m[i] * (m[i] > F(0) ? g : F(1) - g);
                     const F mn = mp + (F(2) * s - F(1)) * sx;
                     v[i] = h - s * (theta + M::sigmoid(mn));
                     m[i] = mn;
@@ -230,8 +274,8 @@ void arlif_bwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
             for (int64_t i = 0; i < n; ++i) {
                 const F xi = xt[i];
                 const F h = decay * v[i] + xi;
-                F sx = F(0), tx = F(0);
-                if (TA || AR) M::sigmoid_tanh(xi, sx, tx);
+                F sx = F(0), tx = F(0), g = F(0);
+                if (TA || AR) M::template x_terms<AR && CARRY>(xi, c, sx, tx, g);
                 const F theta = TA ? vth + ta * tx : vth;
                 const F u = h - theta;
                 const F s = u >= F(0) ? F(1) : F(0);
@@ -240,7 +284,6 @@ void arlif_bwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
                 if (AR) {
                     F mp = F(0);
                     if (CARRY) {
-                        const F g = M::sigmoid(c * xi);
                         g_[i] = g;
                         mp_[i] = m[i];
                         mp = m[i] * (m[i] > F(0) ? g : F(1) - g);
