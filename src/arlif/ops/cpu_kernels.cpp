@@ -199,12 +199,37 @@ struct ArlifArgs {
     F width;
 };
 
+// The input-only terms σ(x), tanh(x), σ(c·x) of steps [0, T) of one block into TX, SX, G ([T, BLOCK]).
+// A loop of its own: its iterations are independent, so the out-of-order core overlaps the long
+// exp -> division chains of several of them; fused into the state update, one iteration is ~110
+// vector instructions and the core ran out of window, waiting on latency (the kernels ran ~2x faster
+// with two hyper-threads than with one).
+template <typename F, bool TA, bool AR, bool CARRY>
+void arlif_x_terms(const F* x, int64_t T, int64_t N, int64_t n, F c, F* TX, F* SX, F* G) {
+    for (int64_t t = 0; t < T; ++t) {
+        const F* __restrict__ xt = x + t * N;
+        F *__restrict__ tx_ = TX + t * BLOCK, *__restrict__ sx_ = SX + t * BLOCK, *__restrict__ g_ = G + t * BLOCK;
+        #pragma GCC ivdep
+        for (int64_t i = 0; i < n; ++i) {
+            F sx = F(0), tx = F(0), g = F(0);
+            Math<F>::template x_terms<AR && CARRY>(xt[i], c, sx, tx, g);
+            tx_[i] = tx;
+            if (AR) sx_[i] = sx;
+            if (AR && CARRY) g_[i] = g;
+        }
+    }
+}
+
 template <typename F, bool TA, bool AR, bool CARRY>
 void arlif_fwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
     using M = Math<F>;
     // scalars in locals: the compiler cannot prove that stores through the output pointers leave A alone
-    const int64_t N = A.N;
+    const int64_t N = A.N, T = A.T;
     const F ta = A.ta, c = A.c, vth = A.vth, decay = A.decay;
+    std::vector<F> scratch((TA || AR) ? 3 * T * BLOCK : 0);
+    F* TX = scratch.data();  // tanh(x)
+    F* SX = TX + T * BLOCK;  // σ(x)
+    F* G = SX + T * BLOCK;   // σ(c·x)
     F v[BLOCK], m[BLOCK];
     for (int64_t b = b0; b < b1; ++b) {
         const int64_t i0 = b * BLOCK, n = block_len(b, N);
@@ -213,21 +238,21 @@ void arlif_fwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
             v[i] = A.v0[i0 + i];
             m[i] = A.m0 ? A.m0[i0 + i] : F(0);
         }
-        for (int64_t t = 0; t < A.T; ++t) {
+        if (TA || AR) arlif_x_terms<F, TA, AR, CARRY>(A.x + i0, T, N, n, c, TX, SX, G);
+        for (int64_t t = 0; t < T; ++t) {
             const F* __restrict__ xt = A.x + t * N + i0;
+            const F *__restrict__ tx_ = TX + t * BLOCK, *__restrict__ sx_ = SX + t * BLOCK,
+                    *__restrict__ g_ = G + t * BLOCK;
             F* __restrict__ st = A.spikes + t * N + i0;
             #pragma GCC ivdep
             for (int64_t i = 0; i < n; ++i) {
-                const F xi = xt[i];
-                const F h = decay * v[i] + xi;
-                F sx = F(0), tx = F(0), g = F(0);
-                if (TA || AR) M::template x_terms<AR && CARRY>(xi, c, sx, tx, g);
-                const F theta = TA ? vth + ta * tx : vth;
+                const F h = decay * v[i] + xt[i];
+                const F theta = TA ? vth + ta * tx_[i] : vth;
                 const F s = (h - theta) >= F(0) ? F(1) : F(0);
                 if (AR) {
                     F mp = F(0);
-                    if (CARRY) mp = m[i] * (m[i] > F(0) ? g : F(1) - g);
-                    const F mn = mp + (F(2) * s - F(1)) * sx;
+                    if (CARRY) mp = m[i] * (m[i] > F(0) ? g_[i] : F(1) - g_[i]);
+                    const F mn = mp + (F(2) * s - F(1)) * sx_[i];
                     v[i] = h - s * (theta + M::sigmoid(mn));
                     m[i] = mn;
                 } else {
@@ -265,32 +290,27 @@ void arlif_bwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
             m[i] = A.m0 ? A.m0[i0 + i] : F(0);
         }
         // 1. forward again, keeping what the reverse pass needs
+        if (TA || AR) arlif_x_terms<F, TA, AR, CARRY>(A.x + i0, T, N, n, c, TX, SX, G);
         for (int64_t t = 0; t < T; ++t) {
             const F* __restrict__ xt = A.x + t * N + i0;
-            F *__restrict__ u_ = U + t * BLOCK, *__restrict__ tx_ = TX + t * BLOCK,
-              *__restrict__ sx_ = SX + t * BLOCK, *__restrict__ g_ = G + t * BLOCK,
-              *__restrict__ mp_ = MP + t * BLOCK, *__restrict__ sm_ = SM + t * BLOCK;
+            const F *__restrict__ tx_ = TX + t * BLOCK, *__restrict__ sx_ = SX + t * BLOCK,
+                    *__restrict__ g_ = G + t * BLOCK;
+            F *__restrict__ u_ = U + t * BLOCK, *__restrict__ mp_ = MP + t * BLOCK, *__restrict__ sm_ = SM + t * BLOCK;
             #pragma GCC ivdep
             for (int64_t i = 0; i < n; ++i) {
-                const F xi = xt[i];
-                const F h = decay * v[i] + xi;
-                F sx = F(0), tx = F(0), g = F(0);
-                if (TA || AR) M::template x_terms<AR && CARRY>(xi, c, sx, tx, g);
-                const F theta = TA ? vth + ta * tx : vth;
+                const F h = decay * v[i] + xt[i];
+                const F theta = TA ? vth + ta * tx_[i] : vth;
                 const F u = h - theta;
                 const F s = u >= F(0) ? F(1) : F(0);
                 u_[i] = u;
-                tx_[i] = tx;
                 if (AR) {
                     F mp = F(0);
                     if (CARRY) {
-                        g_[i] = g;
                         mp_[i] = m[i];
-                        mp = m[i] * (m[i] > F(0) ? g : F(1) - g);
+                        mp = m[i] * (m[i] > F(0) ? g_[i] : F(1) - g_[i]);
                     }
-                    const F mn = mp + (F(2) * s - F(1)) * sx;
+                    const F mn = mp + (F(2) * s - F(1)) * sx_[i];
                     const F sm = M::sigmoid(mn);
-                    sx_[i] = sx;
                     sm_[i] = sm;
                     v[i] = h - s * (theta + sm);
                     m[i] = mn;
