@@ -183,6 +183,12 @@ void parallel_blocks(int64_t nblocks, int nthreads, Fn fn) {
 
 inline int64_t block_len(int64_t b, int64_t N) { return std::min(BLOCK, N - b * BLOCK); }
 
+// Distance (in elements) between the [T, BLOCK] arrays of a scratch buffer: T·BLOCK plus 48 elements, so
+// that the arrays do not all start at the same offset modulo 4 KiB. At T·BLOCK·4 bytes (a multiple of
+// 4 KiB for even T) the same element of each array fell into one L1 set, and loads that follow stores at
+// an address equal modulo 4 KiB can stall on a false dependency ("4K aliasing").
+inline int64_t scratch_stride(int64_t T) { return T * BLOCK + 48; }
+
 // ================================================================================================
 // AR-LIF (SPEC §2.1-2.3). Template switches: TA threshold_adjust, AR adaptive_reset, CARRY carry_memory.
 // ================================================================================================
@@ -226,10 +232,11 @@ void arlif_fwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
     // scalars in locals: the compiler cannot prove that stores through the output pointers leave A alone
     const int64_t N = A.N, T = A.T;
     const F ta = A.ta, c = A.c, vth = A.vth, decay = A.decay;
-    std::vector<F> scratch((TA || AR) ? 3 * T * BLOCK : 0);
+    const int64_t S = scratch_stride(T);
+    std::vector<F> scratch((TA || AR) ? 3 * S : 0);
     F* TX = scratch.data();  // tanh(x)
-    F* SX = TX + T * BLOCK;  // σ(x)
-    F* G = SX + T * BLOCK;   // σ(c·x)
+    F* SX = TX + S;          // σ(x)
+    F* G = SX + S;           // σ(c·x)
     F v[BLOCK], m[BLOCK];
     for (int64_t b = b0; b < b1; ++b) {
         const int64_t i0 = b * BLOCK, n = block_len(b, N);
@@ -274,13 +281,14 @@ void arlif_bwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
     const int64_t N = A.N, T = A.T;
     const F ta = A.ta, c = A.c, vth = A.vth, decay = A.decay;
     // per-step intermediates of one block, recomputed here instead of saved by the forward
-    std::vector<F> scratch(6 * T * BLOCK);
-    F* U = scratch.data();        // u = H - θ
-    F* TX = U + T * BLOCK;        // tanh(x)
-    F* SX = TX + T * BLOCK;       // σ(x)
-    F* G = SX + T * BLOCK;        // σ(c·x)
-    F* MP = G + T * BLOCK;        // m_{t-1}
-    F* SM = MP + T * BLOCK;       // σ(m_t)
+    const int64_t S = scratch_stride(T);
+    std::vector<F> scratch(6 * S);
+    F* U = scratch.data();  // u = H - θ
+    F* TX = U + S;          // tanh(x)
+    F* SX = TX + S;         // σ(x)
+    F* G = SX + S;          // σ(c·x)
+    F* MP = G + S;          // m_{t-1}
+    F* SM = MP + S;         // σ(m_t)
     F v[BLOCK], m[BLOCK], gv[BLOCK], gm[BLOCK], sg[BLOCK], acc_a[BLOCK], acc_c[BLOCK];
     for (int64_t b = b0; b < b1; ++b) {
         const int64_t i0 = b * BLOCK, n = block_len(b, N);
