@@ -47,7 +47,7 @@ struct Math;
 
 template <>
 struct Math<float> {
-    // exp(x) for |x| <= 87 (callers clamp)
+    // exp(x) for |x| <= 86 (callers clamp)
     static inline float exp_in_range(float x) {
         // round x·log2(e) to the nearest integer n by adding 1.5·2^23: the sum's low mantissa bits are n
         const float k = fmadd(x, 1.44269504088896341f, 12582912.0f);
@@ -61,13 +61,14 @@ struct Math<float> {
         p = fmadd(p, r, 5.000000596e-1f);
         p = fmadd(p, r, 1.0f);
         p = fmadd(p, r, 1.0f);
-        // bits(k) = bits(1.5·2^23) + n, and bits(1.5·2^23) << 23 wraps to 0: 2^n = ((bits(k) + 127) << 23)
-        uint32_t bits;
-        std::memcpy(&bits, &k, sizeof bits);
-        bits = (bits + 127u) << 23;
-        float scale;
-        std::memcpy(&scale, &bits, sizeof scale);
-        return p * scale;
+        // bits(k) = bits(1.5·2^23) + n and bits(1.5·2^23) << 23 wraps to 0, so bits(k) << 23 = n << 23: adding
+        // it to p's bits multiplies p (in [0.7, 1.42]) by 2^n, exactly while the result is normal (|x| <= 86)
+        uint32_t bk, bp;
+        std::memcpy(&bk, &k, sizeof bk);
+        std::memcpy(&bp, &p, sizeof bp);
+        bp += bk << 23;
+        std::memcpy(&p, &bp, sizeof p);
+        return p;
     }
     // x clamped to [-L, L] (L > 0) with integer operations on the bits: |x|'s bits are shifted by 2^23 - 1 so
     // that the NaNs wrap to negative int32 values, a signed min with L's (shifted) bits clamps the finite
@@ -85,8 +86,8 @@ struct Math<float> {
         std::memcpy(&x, &bx, sizeof x);
         return x;
     }
-    // exp(-x) is clamped to [e^-87, e^87]: beyond that σ is within 2e-38 of 0 or 1 (absolute)
-    static inline float sigmoid(float x) { return 1.0f / (1.0f + exp_in_range(-clamp_abs(x, 87.0f))); }
+    // exp(-x) is clamped to [e^-86, e^86]: beyond that σ is within 5e-38 of 0 or 1 (absolute)
+    static inline float sigmoid(float x) { return 1.0f / (1.0f + exp_in_range(-clamp_abs(x, 86.0f))); }
     // The input-only terms of one AR-LIF step from one division: with e = exp(-x), A = (1+e)(1+e²),
     // ec = exp(-c·x), B = 1 + ec and R = 1/(A·B): σ(x) = (1+e²)·B·R, tanh(x) = (1-e²)/(1+e²) =
     // (1-e²)(1+e)·B·R, σ(c·x) = A·R. x and c·x are clamped to ±20 so that A·B < 6e34 stays finite; there σ
@@ -189,6 +190,24 @@ inline int64_t block_len(int64_t b, int64_t N) { return std::min(BLOCK, N - b * 
 // an address equal modulo 4 KiB can stall on a false dependency ("4K aliasing").
 inline int64_t scratch_stride(int64_t T) { return T * BLOCK + 48; }
 
+// Prefetch the [T, len] slices of the sequences `seqs` at column `col` into L2 (rw: for writing). The
+// blocked kernels read each row of a block from a different place (rows are N elements apart) and only
+// a few cache lines per row, which the hardware prefetchers do not pick up; asking one block ahead hides
+// the memory latency behind the work of the current block.
+template <typename F, int K>
+inline void prefetch_block(const F* const (&seqs)[K], int64_t T, int64_t N, int64_t col, int64_t len, int rw) {
+    constexpr int64_t line = 64 / sizeof(F);
+    if (len <= 0) return;
+    for (const F* p : seqs) {
+        if (!p) continue;
+        for (int64_t t = 0; t < T; ++t)
+            for (int64_t i = 0; i < len; i += line) {
+                if (rw) __builtin_prefetch(p + t * N + col + i, 1, 2);
+                else __builtin_prefetch(p + t * N + col + i, 0, 2);
+            }
+    }
+}
+
 // ================================================================================================
 // AR-LIF (SPEC §2.1-2.3). Template switches: TA threshold_adjust, AR adaptive_reset, CARRY carry_memory.
 // ================================================================================================
@@ -240,6 +259,11 @@ void arlif_fwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
     F v[BLOCK], m[BLOCK];
     for (int64_t b = b0; b < b1; ++b) {
         const int64_t i0 = b * BLOCK, n = block_len(b, N);
+        if (b + 1 < b1) {
+            const int64_t n1 = block_len(b + 1, N);
+            prefetch_block<F, 1>({A.x}, T, N, i0 + BLOCK, n1, 0);
+            prefetch_block<F, 3>({A.spikes, A.vseq, A.mseq}, T, N, i0 + BLOCK, n1, 1);
+        }
         #pragma GCC ivdep
         for (int64_t i = 0; i < n; ++i) {
             v[i] = A.v0[i0 + i];
@@ -292,6 +316,11 @@ void arlif_bwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
     F v[BLOCK], m[BLOCK], gv[BLOCK], gm[BLOCK], sg[BLOCK], acc_a[BLOCK], acc_c[BLOCK];
     for (int64_t b = b0; b < b1; ++b) {
         const int64_t i0 = b * BLOCK, n = block_len(b, N);
+        if (b + 1 < b1) {
+            const int64_t n1 = block_len(b + 1, N);
+            prefetch_block<F, 4>({A.x, A.gs, A.gvseq, A.gmseq}, T, N, i0 + BLOCK, n1, 0);
+            prefetch_block<F, 1>({A.gx}, T, N, i0 + BLOCK, n1, 1);
+        }
         #pragma GCC ivdep
         for (int64_t i = 0; i < n; ++i) {
             v[i] = A.v0[i0 + i];
