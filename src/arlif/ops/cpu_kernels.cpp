@@ -12,6 +12,17 @@
 // that the compiler vectorises them. Threads take contiguous ranges of blocks. Gradients of the scalar
 // parameters are summed per block (in double) into `partial[block]`; the caller adds the partials, so the
 // result does not depend on the number of threads.
+//
+// Performance (float32): LIF is bound by memory (its rows are read a few cache lines at a time, so every
+// kernel prefetches the next block); AR-LIF by its three exponentials and two divisions per element and
+// step, which the backward's recompute pays again. The AR-LIF forward computes the input-only terms
+// σ(x), tanh(x), σ(c·x) of a whole block first (arlif_x_terms: independent iterations, explicit vectors
+// with four interleaved chains where the target has AVX-512 or AVX2+FMA), then the state recurrence.
+// Measured on a 2-vCPU AVX-512 (AMD EPYC) machine, [8, 524288] float32, one thread, forward + backward:
+// 29 ms before this layout (fused loop, Taylor exp, three divisions) and ~17.5 ms after, against ~7.5 ms
+// for LIF. Tried without gain: explicit/interleaved vectors for the state loop, σ(m' + σ(x)) off the spike
+// chain, -funroll-loops / -fschedule-insns, BLOCK 64 or 256, adding 2^n to the exponent bits instead of
+// multiplying (also loses NaN payloads).
 
 #include <algorithm>
 #include <cmath>
@@ -31,13 +42,13 @@ constexpr int64_t BLOCK = 128;
 
 // ---- elementwise math ------------------------------------------------------------------------------
 // float: a branch-free exp that the compiler vectorises (libm's expf/tanhf calls would keep the loops
-// scalar), and sigmoids that share one division. The kernels are bound by floating-point throughput
-// (AR-LIF needs three exponentials per element and step), so every operation counts:
+// scalar), and sigmoids that share one division. AR-LIF is bound by this arithmetic (three exponentials
+// per element and step), so every operation counts:
 // - exp: Cody-Waite range reduction to |r| <= ln2/2 and a degree-6 minimax polynomial (relative error
 //   2.6e-9 before rounding; within ~1 ulp of expf overall), evaluated with fused multiply-adds where the
 //   target has them. The 2^n scale is built from the bits of the rounding sum, without a conversion.
 // - division: one per element and step for the x-only terms σ(x), tanh(x), σ(c·x) (a common denominator,
-//   see x_terms) and one for σ(m_t), instead of three; a vector division costs as much as ~10 other ops.
+//   see x_terms) and one for σ(m_t), instead of three.
 // The explicit fmas only touch these float helpers: the state updates keep the reference's separate
 // multiply and add (-ffp-contract=off), and float64 keeps libm for parity with the float64 reference.
 // double: libm, for exact parity with the float64 reference.
