@@ -116,40 +116,33 @@ def _traffic_bytes(neuron: str, numel: int, elem: int) -> int:
     return numel * (2 * elem + 4 * elem + 2 * nstates * 4)
 
 
-def bench_one(neuron, backend, shape, T, dtype, device, repeats=10, warmup=2) -> dict:
-    run = _runner(neuron, backend, dtype, device)
-    base = _make_input(shape, T, dtype, device)
-    grad = torch.rand_like(base)
-    times = []
-    for i in range(warmup + repeats):
-        x = base.clone().requires_grad_()
-        _sync(device)
-        t0 = time.perf_counter()
-        out = run(x)
-        out.backward(grad)
-        _sync(device)
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-        del out, x
-    med = statistics.median(times)
-    bw = None
-    if backend != "torch":
-        bw = _traffic_bytes(neuron, base.numel(), base.element_size()) / med / 1e9
-    saved = saved_bytes_per_element(neuron, backend, shape, T, dtype, device)
-    return dict(median_ms=med * 1e3, min_ms=min(times) * 1e3, bandwidth_gbs=bw, saved_bytes_per_element=saved)
+def _time_once(run, base, grad, device) -> float:
+    """Seconds of one forward + backward from a fresh leaf copy of ``base``."""
+    x = base.clone().requires_grad_()
+    _sync(device)
+    t0 = time.perf_counter()
+    out = run(x)
+    out.backward(grad)
+    _sync(device)
+    return time.perf_counter() - t0
 
 
 def run_bench(neurons=NEURONS, backend_names=("torch", "cpu", "triton"), shape=(32, 64, 16, 16), T=8,
               dtype="float32", device="cpu", repeats=10, warmup=2, skip_unavailable=True,
               log=None) -> list[Result]:  # fmt: skip
     """Benchmark every neuron × backend. Backends that cannot run here are skipped (with a log line) when
-    ``skip_unavailable``, else raise :class:`arlif.ops.BackendUnavailableError`."""
+    ``skip_unavailable``, else raise :class:`arlif.ops.BackendUnavailableError`.
+
+    The timed runs are interleaved round-robin over all neuron × backend pairs (one run of each, then the
+    next round), so slow drifts of a shared machine hit every pair alike and the ratios stay comparable.
+    """
     tdtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
     dname = str(tdtype).replace("torch.", "")
-    results = []
+    base = _make_input(shape, T, tdtype, device)
+    grad = torch.rand_like(base)
+    runners: dict[tuple[str, str], object] = {}
     for neuron in neurons:
         key = _spec(neuron, tdtype, device)[0]
-        row: dict[str, dict] = {}
         for backend in backend_names:
             if backend != "torch":
                 why = backends._why_unavailable(key, backend, torch.device(device))
@@ -159,14 +152,32 @@ def run_bench(neurons=NEURONS, backend_names=("torch", "cpu", "triton"), shape=(
                     if log:
                         log(f"skip {neuron}/{backend}: {why}")
                     continue
-            row[backend] = bench_one(neuron, backend, shape, T, tdtype, device, repeats, warmup)
-            if log:
-                log(f"{neuron:9s} {backend:7s} {row[backend]['median_ms']:9.2f} ms")
-        ref = row.get("torch", {}).get("median_ms")
-        for backend, r in row.items():
-            speedup = (ref / r["median_ms"]) if ref else None
-            results.append(Result(neuron=neuron, backend=backend, shape=list(shape), T=T, dtype=dname,
-                                  device=str(device), speedup_vs_torch=speedup, **r))  # fmt: skip
+            runners[(neuron, backend)] = _runner(neuron, backend, tdtype, device)
+    for run in runners.values():
+        for _ in range(warmup):
+            _time_once(run, base, grad, device)
+    times: dict[tuple[str, str], list[float]] = {pair: [] for pair in runners}
+    for _ in range(repeats):
+        for pair, run in runners.items():
+            times[pair].append(_time_once(run, base, grad, device))
+    rows: dict[tuple[str, str], dict] = {}
+    for (neuron, backend), ts in times.items():
+        med = statistics.median(ts)
+        bw = _traffic_bytes(neuron, base.numel(), base.element_size()) / med / 1e9 if backend != "torch" else None
+        rows[(neuron, backend)] = dict(
+            median_ms=med * 1e3,
+            min_ms=min(ts) * 1e3,
+            bandwidth_gbs=bw,
+            saved_bytes_per_element=saved_bytes_per_element(neuron, backend, shape, T, tdtype, device),
+        )
+        if log:
+            log(f"{neuron:9s} {backend:7s} {med * 1e3:9.2f} ms")
+    results = []
+    for (neuron, backend), r in rows.items():
+        ref = rows.get((neuron, "torch"), {}).get("median_ms")
+        speedup = (ref / r["median_ms"]) if ref else None
+        results.append(Result(neuron=neuron, backend=backend, shape=list(shape), T=T, dtype=dname,
+                              device=str(device), speedup_vs_torch=speedup, **r))  # fmt: skip
     return results
 
 
