@@ -19,23 +19,17 @@ import torch
 
 from arlif import reset_net, set_backend
 from arlif.models import create_model
+from arlif.ops.bench import SavedBytes
 from arlif.train import tet_loss
 
 
 def saved_bytes(model, x, y) -> int:
-    storages: dict[int, int] = {}
-
-    def pack(t):
-        st = t.untyped_storage()
-        storages[st.data_ptr()] = st.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    with SavedBytes() as meter:
         out = model(x)
         loss = tet_loss(out.float(), y)
     del out, loss
     reset_net(model)
-    return sum(storages.values())
+    return meter.bytes
 
 
 def step(model, x, y, amp: bool):

@@ -87,23 +87,42 @@ def _make_input(shape, T, dtype, device, seed=0):
     return x.to(device=device, dtype=dtype)
 
 
+class SavedBytes:
+    """Context manager counting the bytes the autograd graph keeps for backward while it is open: each
+    distinct storage once (a view of a saved tensor adds nothing). ``meter.bytes`` after the block."""
+
+    def __init__(self):
+        self._storages: dict[int, int] = {}
+        self._hooks = None
+
+    def _pack(self, t):
+        st = t.untyped_storage()
+        self._storages[st.data_ptr()] = st.nbytes()
+        return t
+
+    def __enter__(self) -> SavedBytes:
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t)
+        self._hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._hooks.__exit__(*exc)
+
+    @property
+    def bytes(self) -> int:
+        return sum(self._storages.values())
+
+
 def saved_bytes_per_element(neuron: str, backend: str, shape=(4, 64), T: int = 8,
                             dtype=torch.float32, device="cpu") -> float:  # fmt: skip
     """Bytes the autograd graph keeps for backward per element of the [T, *shape] input (storages counted
     once; a view of the input counts as the input)."""
     run = _runner(neuron, backend, dtype, device)
     x = _make_input(shape, T, dtype, device).requires_grad_()
-    storages: dict[int, int] = {}
-
-    def pack(t):
-        st = t.untyped_storage()
-        storages[st.data_ptr()] = st.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    with SavedBytes() as meter:
         out = run(x)
     del out
-    return sum(storages.values()) / x.numel()
+    return meter.bytes / x.numel()
 
 
 def _sync(device):
