@@ -142,17 +142,21 @@ def _arlif_step(v, m, xi, vth, decay, ta, cc, TA: tl.constexpr, AR: tl.constexpr
 
 
 @triton.jit
+def _arlif_init(v0_ptr, m0_ptr, a_ptr, cp_ptr, c_ptr, offs, mask, HAS_M0: tl.constexpr):
+    """Initial ``(V, m)`` of this program's neurons and the constants ``(V_th, λ, tanh a, c)``."""
+    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    m = _load_or_zero(m0_ptr + offs, mask, HAS_M0, v)
+    ta = _tanh(tl.load(a_ptr).to(v.dtype))
+    return v, m, tl.load(c_ptr), tl.load(c_ptr + 1), ta, tl.load(cp_ptr).to(v.dtype)
+
+
+@triton.jit
 def _arlif_fwd_kernel(x_ptr, v0_ptr, m0_ptr, a_ptr, cp_ptr, c_ptr, s_ptr, vT_ptr, mT_ptr, vseq_ptr, mseq_ptr,
                       T, N, TA: tl.constexpr, AR: tl.constexpr, CARRY: tl.constexpr, HAS_M0: tl.constexpr,
                       KEEP: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
     _pid, offs, mask = _block(N, BLOCK)
-    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    v, m, vth, decay, ta, cc = _arlif_init(v0_ptr, m0_ptr, a_ptr, cp_ptr, c_ptr, offs, mask, HAS_M0)
     cdt = v.dtype
-    m = _load_or_zero(m0_ptr + offs, mask, HAS_M0, v)
-    vth = tl.load(c_ptr)
-    decay = tl.load(c_ptr + 1)
-    ta = _tanh(tl.load(a_ptr).to(cdt))
-    cc = tl.load(cp_ptr).to(cdt)
     p = offs
     for _t in range(T):
         xi = tl.load(x_ptr + p, mask=mask, other=0.0).to(cdt)
@@ -175,13 +179,8 @@ def _arlif_bwd_kernel(gs_ptr, gvT_ptr, gmT_ptr, gvseq_ptr, gmseq_ptr, x_ptr, v0_
                       HAS_GVT: tl.constexpr, HAS_GMT: tl.constexpr, HAS_GVSEQ: tl.constexpr,
                       HAS_GMSEQ: tl.constexpr, KIND: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
     pid, offs, mask = _block(N, BLOCK)
-    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    v, m, vth, decay, ta, cc = _arlif_init(v0_ptr, m0_ptr, a_ptr, cp_ptr, c_ptr, offs, mask, HAS_M0)
     cdt = v.dtype
-    m = _load_or_zero(m0_ptr + offs, mask, HAS_M0, v)
-    vth = tl.load(c_ptr)
-    decay = tl.load(c_ptr + 1)
-    ta = _tanh(tl.load(a_ptr).to(cdt))
-    cc = tl.load(cp_ptr).to(cdt)
     # 1. forward again; keep V_{t-1} (and m_{t-1}) in the scratch buffers
     p = offs
     for _t in range(T):
@@ -431,15 +430,19 @@ def _clif_step(v, m, xi, vth, kc, tau):
 
 
 @triton.jit
+def _clif_init(v0_ptr, m0_ptr, c_ptr, offs, mask, HAS_M0: tl.constexpr):
+    """Initial ``(V, m)`` of this program's neurons and the constants ``(V_th, 1 - 1/τ, τ)``."""
+    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    m = _load_or_zero(m0_ptr + offs, mask, HAS_M0, v)
+    return v, m, tl.load(c_ptr), tl.load(c_ptr + 1), tl.load(c_ptr + 3)
+
+
+@triton.jit
 def _clif_fwd_kernel(x_ptr, v0_ptr, m0_ptr, c_ptr, s_ptr, vT_ptr, mT_ptr, vseq_ptr, mseq_ptr, T, N,
                      HAS_M0: tl.constexpr, KEEP: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
     _pid, offs, mask = _block(N, BLOCK)
-    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    v, m, vth, kc, tau = _clif_init(v0_ptr, m0_ptr, c_ptr, offs, mask, HAS_M0)
     cdt = v.dtype
-    m = _load_or_zero(m0_ptr + offs, mask, HAS_M0, v)
-    vth = tl.load(c_ptr)
-    kc = tl.load(c_ptr + 1)
-    tau = tl.load(c_ptr + 3)
     p = offs
     for _t in range(T):
         xi = tl.load(x_ptr + p, mask=mask, other=0.0).to(cdt)
@@ -459,12 +462,8 @@ def _clif_bwd_kernel(gs_ptr, gvT_ptr, gmT_ptr, gvseq_ptr, gmseq_ptr, x_ptr, v0_p
                      HAS_GVT: tl.constexpr, HAS_GMT: tl.constexpr, HAS_GVSEQ: tl.constexpr,
                      HAS_GMSEQ: tl.constexpr, KIND: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
     _pid, offs, mask = _block(N, BLOCK)
-    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    v, m, vth, kc, tau = _clif_init(v0_ptr, m0_ptr, c_ptr, offs, mask, HAS_M0)
     cdt = v.dtype
-    m = _load_or_zero(m0_ptr + offs, mask, HAS_M0, v)
-    vth = tl.load(c_ptr)
-    kc = tl.load(c_ptr + 1)
-    tau = tl.load(c_ptr + 3)
     p = offs
     for _t in range(T):
         xi = tl.load(x_ptr + p, mask=mask, other=0.0).to(cdt)
