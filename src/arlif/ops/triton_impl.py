@@ -315,13 +315,18 @@ def _leaky_step(v, xi, k, vth, HARD: tl.constexpr):
 
 
 @triton.jit
+def _leaky_init(v0_ptr, k_ptr, c_ptr, offs, mask):
+    """Initial ``V`` of this program's neurons and the constants ``(V_th, leak)``."""
+    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    return v, tl.load(c_ptr), tl.load(k_ptr).to(v.dtype)
+
+
+@triton.jit
 def _leaky_fwd_kernel(x_ptr, v0_ptr, k_ptr, c_ptr, s_ptr, vT_ptr, vseq_ptr, T, N, HARD: tl.constexpr,
                       KEEP: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
     _pid, offs, mask = _block(N, BLOCK)
-    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    v, vth, k = _leaky_init(v0_ptr, k_ptr, c_ptr, offs, mask)
     cdt = v.dtype
-    vth = tl.load(c_ptr)
-    k = tl.load(k_ptr).to(cdt)
     p = offs
     for _t in range(T):
         xi = tl.load(x_ptr + p, mask=mask, other=0.0).to(cdt)
@@ -338,10 +343,8 @@ def _leaky_bwd_kernel(gs_ptr, gvT_ptr, gvseq_ptr, x_ptr, v0_ptr, k_ptr, c_ptr, s
                       pk_ptr, T, N, last, HARD: tl.constexpr, HAS_GVT: tl.constexpr,
                       HAS_GVSEQ: tl.constexpr, KIND: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
     pid, offs, mask = _block(N, BLOCK)
-    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    v, vth, k = _leaky_init(v0_ptr, k_ptr, c_ptr, offs, mask)
     cdt = v.dtype
-    vth = tl.load(c_ptr)
-    k = tl.load(k_ptr).to(cdt)
     p = offs
     for _t in range(T):
         xi = tl.load(x_ptr + p, mask=mask, other=0.0).to(cdt)
