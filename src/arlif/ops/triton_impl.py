@@ -246,6 +246,16 @@ def _prep(t: Tensor | None, cd: torch.dtype | None = None) -> Tensor | None:
     return (t if cd is None else t.to(cd)).contiguous()
 
 
+def _or(t: Tensor | None, dummy: Tensor) -> Tensor:
+    """``t``, or ``dummy`` for a pointer argument the kernel does not touch (its flag is off)."""
+    return dummy if t is None else t
+
+
+def _total(partials: Tensor, cd: torch.dtype) -> Tensor:
+    """The per-program partial sums of a scalar parameter's gradient, added up in float64."""
+    return partials.sum(dtype=torch.float64).to(cd)
+
+
 def arlif_forward(x, v0, m0, a, c, vth, decay, ta_on, ar, carry, keep):
     cd = compute_dtype(x.dtype)
     x = _prep(x)
@@ -259,9 +269,8 @@ def arlif_forward(x, v0, m0, a, c, vth, decay, ta_on, ar, carry, keep):
     mseq = torch.empty_like(x) if (keep and ar) else None
     dummy = vT
     _arlif_fwd_kernel[_grid(N)](
-        x, v0, m0 if m0 is not None else dummy, a.detach(), c.detach(),
-        _consts(cd, x.device, vth, decay, 1.0, 1.0), spikes, vT, mT if ar else dummy,
-        vseq if keep else dummy, mseq if mseq is not None else dummy, T, N,
+        x, v0, _or(m0, dummy), a.detach(), c.detach(), _consts(cd, x.device, vth, decay, 1.0, 1.0), spikes,
+        vT, _or(mT, dummy), _or(vseq, dummy), _or(mseq, dummy), T, N,
         TA=bool(ta_on), AR=bool(ar), CARRY=bool(ar and carry), HAS_M0=m0 is not None, KEEP=bool(keep),
         BLOCK=BLOCK, num_warps=NUM_WARPS,
     )  # fmt: skip
@@ -287,15 +296,14 @@ def arlif_backward(gs, gvT, gmT, gvseq, gmseq, x, v0, m0, a, c, vth, decay, ta_o
     pc = torch.empty(grid[0], dtype=cd, device=x.device)
     d = gv0
     _arlif_bwd_kernel[grid](
-        gs, gvT if gvT is not None else d, gmT if gmT is not None else d, gvseq if gvseq is not None else d,
-        gmseq if gmseq is not None else d, x, v0, m0 if m0 is not None else d, a.detach(), c.detach(),
-        _consts(cd, x.device, vth, decay, width, 1.0), sv, sm, gx, gv0, gm0 if gm0 is not None else d,
+        gs, _or(gvT, d), _or(gmT, d), _or(gvseq, d), _or(gmseq, d), x, v0, _or(m0, d), a.detach(), c.detach(),
+        _consts(cd, x.device, vth, decay, width, 1.0), sv, sm, gx, gv0, _or(gm0, d),
         pa, pc, T, N, (T - 1) * N,
         TA=bool(ta_on), AR=bool(ar), CARRY=carry, HAS_M0=m0 is not None, HAS_GVT=gvT is not None,
         HAS_GMT=gmT is not None, HAS_GVSEQ=gvseq is not None, HAS_GMSEQ=gmseq is not None, KIND=int(kind),
         BLOCK=BLOCK, num_warps=NUM_WARPS,
     )  # fmt: skip
-    return gx, gv0, gm0, pa.sum(dtype=torch.float64).to(cd), pc.sum(dtype=torch.float64).to(cd)
+    return gx, gv0, gm0, _total(pa, cd), _total(pc, cd)
 
 
 # =======================================================================================================
@@ -390,7 +398,7 @@ def leaky_forward(x, v0, k, vth, hard, keep):
     vseq = torch.empty_like(x) if keep else None
     _leaky_fwd_kernel[_grid(N)](
         x, v0, _leak_tensor(k, cd, x.device), _consts(cd, x.device, vth, 0.0, 1.0, 1.0), spikes, vT,
-        vseq if keep else vT, T, N, HARD=bool(hard), KEEP=bool(keep), BLOCK=BLOCK, num_warps=NUM_WARPS,
+        _or(vseq, vT), T, N, HARD=bool(hard), KEEP=bool(keep), BLOCK=BLOCK, num_warps=NUM_WARPS,
     )  # fmt: skip
     return spikes, vT, vseq
 
@@ -407,12 +415,12 @@ def leaky_backward(gs, gvT, gvseq, x, v0, k, vth, hard, kind, width, need_k):
     grid = _grid(N)
     pk = torch.empty(grid[0], dtype=cd, device=x.device)
     _leaky_bwd_kernel[grid](
-        gs, gvT if gvT is not None else gv0, gvseq if gvseq is not None else gv0, x, v0,
+        gs, _or(gvT, gv0), _or(gvseq, gv0), x, v0,
         _leak_tensor(k, cd, x.device), _consts(cd, x.device, vth, 0.0, width, 1.0), sv, gx, gv0, pk,
         T, N, (T - 1) * N, HARD=bool(hard), HAS_GVT=gvT is not None, HAS_GVSEQ=gvseq is not None,
         KIND=int(kind), BLOCK=BLOCK, num_warps=NUM_WARPS,
     )  # fmt: skip
-    return gx, gv0, (pk.sum(dtype=torch.float64).to(cd) if need_k else None)
+    return gx, gv0, (_total(pk, cd) if need_k else None)
 
 
 # =======================================================================================================
@@ -511,8 +519,8 @@ def clif_forward(x, v0, m0, vth, tau, keep):
     vseq = torch.empty_like(x) if keep else None
     mseq = torch.empty_like(x) if keep else None
     _clif_fwd_kernel[_grid(N)](
-        x, v0, m0 if m0 is not None else vT, _consts(cd, x.device, vth, 1 - 1 / tau, 1.0, tau), spikes, vT,
-        mT, vseq if keep else vT, mseq if keep else vT, T, N, HAS_M0=m0 is not None, KEEP=bool(keep),
+        x, v0, _or(m0, vT), _consts(cd, x.device, vth, 1 - 1 / tau, 1.0, tau), spikes, vT, mT,
+        _or(vseq, vT), _or(mseq, vT), T, N, HAS_M0=m0 is not None, KEEP=bool(keep),
         BLOCK=BLOCK, num_warps=NUM_WARPS,
     )  # fmt: skip
     return spikes, vT, mT, vseq, mseq
@@ -531,9 +539,8 @@ def clif_backward(gs, gvT, gmT, gvseq, gmseq, x, v0, m0, vth, tau, kind, width):
     sm = torch.empty((T, N), dtype=cd, device=x.device)
     d = gv0
     _clif_bwd_kernel[_grid(N)](
-        gs, gvT if gvT is not None else d, gmT if gmT is not None else d, gvseq if gvseq is not None else d,
-        gmseq if gmseq is not None else d, x, v0, m0 if m0 is not None else d,
-        _consts(cd, x.device, vth, 1 - 1 / tau, width, tau), sv, sm, gx, gv0, gm0 if gm0 is not None else d,
+        gs, _or(gvT, d), _or(gmT, d), _or(gvseq, d), _or(gmseq, d), x, v0, _or(m0, d),
+        _consts(cd, x.device, vth, 1 - 1 / tau, width, tau), sv, sm, gx, gv0, _or(gm0, d),
         T, N, (T - 1) * N, HAS_M0=m0 is not None, HAS_GVT=gvT is not None, HAS_GMT=gmT is not None,
         HAS_GVSEQ=gvseq is not None, HAS_GMSEQ=gmseq is not None, KIND=int(kind), BLOCK=BLOCK,
         num_warps=NUM_WARPS,
