@@ -72,6 +72,16 @@ def _state_dtype(x: Tensor) -> torch.dtype:
     return _cd(x.dtype)
 
 
+def _fake_state(x: Tensor, present: bool = True) -> Tensor:
+    """Fake final state ``[*S]`` in the compute dtype (empty when the neuron does not return it)."""
+    return x.new_empty(x.shape[1:] if present else 0, dtype=_state_dtype(x))
+
+
+def _fake_seq(x: Tensor, present: bool) -> Tensor:
+    """Fake state sequence ``[T,*S]`` in the input dtype (empty when it is not kept)."""
+    return torch.empty_like(x) if present else x.new_empty(0)
+
+
 def _fwd_outputs(x: Tensor, spikes: Tensor, finals, seqs) -> tuple[Tensor, ...]:
     """A forward op's outputs from the flat results: ``spikes [T,*S]``, the final states ``[*S]`` (in the
     compute dtype) and the state sequences ``[T,*S]``; an absent state or sequence is returned empty."""
@@ -156,12 +166,8 @@ def arlif_fwd(
 @arlif_fwd.register_fake
 def _(x, v0, m0, a, c, v_threshold, decay, threshold_adjust, adaptive_reset, carry_memory, surrogate,
       width, keep_states, backend):  # fmt: skip
-    sd = _state_dtype(x)
-    vT = x.new_empty(x.shape[1:], dtype=sd)
-    mT = x.new_empty(x.shape[1:], dtype=sd) if adaptive_reset else x.new_empty(0, dtype=sd)
-    vseq = torch.empty_like(x) if keep_states else x.new_empty(0)
-    mseq = torch.empty_like(x) if (keep_states and adaptive_reset) else x.new_empty(0)
-    return torch.empty_like(x), vT, mT, vseq, mseq
+    seqs = _fake_seq(x, keep_states), _fake_seq(x, keep_states and adaptive_reset)
+    return torch.empty_like(x), _fake_state(x), _fake_state(x, adaptive_reset), *seqs
 
 
 @torch.library.custom_op("arlif::arlif_bwd", mutates_args=())
@@ -250,8 +256,7 @@ def lif_fwd(
 
 @lif_fwd.register_fake
 def _(x, v0, v_threshold, decay, hard_reset, surrogate, width, keep_states, backend):
-    vseq = torch.empty_like(x) if keep_states else x.new_empty(0)
-    return torch.empty_like(x), x.new_empty(x.shape[1:], dtype=_state_dtype(x)), vseq
+    return torch.empty_like(x), _fake_state(x), _fake_seq(x, keep_states)
 
 
 @torch.library.custom_op("arlif::lif_bwd", mutates_args=())
@@ -318,8 +323,7 @@ def plif_fwd(
 
 @plif_fwd.register_fake
 def _(x, v0, w, v_threshold, surrogate, width, keep_states, backend):
-    vseq = torch.empty_like(x) if keep_states else x.new_empty(0)
-    return torch.empty_like(x), x.new_empty(x.shape[1:], dtype=_state_dtype(x)), vseq
+    return torch.empty_like(x), _fake_state(x), _fake_seq(x, keep_states)
 
 
 @torch.library.custom_op("arlif::plif_bwd", mutates_args=())
@@ -385,10 +389,7 @@ def clif_fwd(
 
 @clif_fwd.register_fake
 def _(x, v0, m0, v_threshold, tau, surrogate, width, keep_states, backend):
-    sd = _state_dtype(x)
-    seq = (lambda: torch.empty_like(x)) if keep_states else (lambda: x.new_empty(0))
-    state = x.new_empty(x.shape[1:], dtype=sd)
-    return torch.empty_like(x), state, torch.empty_like(state), seq(), seq()
+    return torch.empty_like(x), _fake_state(x), _fake_state(x), _fake_seq(x, keep_states), _fake_seq(x, keep_states)
 
 
 @torch.library.custom_op("arlif::clif_bwd", mutates_args=())
