@@ -146,8 +146,9 @@ def _arlif_init(v0_ptr, m0_ptr, a_ptr, cp_ptr, c_ptr, offs, mask, HAS_M0: tl.con
     """Initial ``(V, m)`` of this program's neurons and the constants ``(V_th, λ, tanh a, c)``."""
     v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
     m = _load_or_zero(m0_ptr + offs, mask, HAS_M0, v)
-    ta = _tanh(tl.load(a_ptr).to(v.dtype))
-    return v, m, tl.load(c_ptr), tl.load(c_ptr + 1), ta, tl.load(cp_ptr).to(v.dtype)
+    vth = tl.load(c_ptr)
+    decay = tl.load(c_ptr + 1)
+    return v, m, vth, decay, _tanh(tl.load(a_ptr).to(v.dtype)), tl.load(cp_ptr).to(v.dtype)
 
 
 @triton.jit
@@ -186,7 +187,7 @@ def _arlif_bwd_kernel(gs_ptr, gvT_ptr, gmT_ptr, gvseq_ptr, gmseq_ptr, x_ptr, v0_
     for _t in range(T):
         xi = tl.load(x_ptr + p, mask=mask, other=0.0).to(cdt)
         tl.store(sv_ptr + p, v, mask=mask)
-        if CARRY:
+        if AR and CARRY:
             tl.store(sm_ptr + p, m, mask=mask)
         v, m, _s, _u, _th, _tx, _sx, _g, _k, _sm = _arlif_step(v, m, xi, vth, decay, ta, cc, TA, AR, CARRY)
         p += N
@@ -199,7 +200,7 @@ def _arlif_bwd_kernel(gs_ptr, gvT_ptr, gmT_ptr, gvseq_ptr, gmseq_ptr, x_ptr, v0_
     for _t in range(T):
         xi = tl.load(x_ptr + p, mask=mask, other=0.0).to(cdt)
         vp = tl.load(sv_ptr + p, mask=mask, other=0.0)
-        mprev = _load_or_zero(sm_ptr + p, mask, CARRY, xi)
+        mprev = _load_or_zero(sm_ptr + p, mask, AR and CARRY, xi)
         g_s = tl.load(gs_ptr + p, mask=mask, other=0.0).to(cdt)
         if HAS_GVSEQ:
             gv += tl.load(gvseq_ptr + p, mask=mask, other=0.0).to(cdt)
