@@ -72,6 +72,65 @@ def _state_dtype(x: Tensor) -> torch.dtype:
     return _cd(x.dtype)
 
 
+def _fake_state(x: Tensor, present: bool = True) -> Tensor:
+    """Fake final state ``[*S]`` in the compute dtype (empty when the neuron does not return it)."""
+    return x.new_empty(x.shape[1:] if present else 0, dtype=_state_dtype(x))
+
+
+def _fake_seq(x: Tensor, present: bool) -> Tensor:
+    """Fake state sequence ``[T,*S]`` in the input dtype (empty when it is not kept)."""
+    return torch.empty_like(x) if present else x.new_empty(0)
+
+
+def _fwd_outputs(x: Tensor, spikes: Tensor, finals, seqs) -> tuple[Tensor, ...]:
+    """A forward op's outputs from the flat results: ``spikes [T,*S]``, the final states ``[*S]`` (in the
+    compute dtype) and the state sequences ``[T,*S]``; an absent state or sequence is returned empty."""
+    shape, vT = x.shape[1:], finals[0]
+    return (
+        spikes.reshape(x.shape),
+        *(_unflat(t, shape, vT) for t in finals),
+        *(_unflat(t, x.shape, spikes) for t in seqs),
+    )
+
+
+def _state_grad(g: Tensor | None, t: Tensor | None, like: Tensor) -> Tensor:
+    """A flat gradient of the initial state ``t`` in its shape and dtype; empty when ``t`` is None."""
+    return _empty(like) if (t is None or g is None) else g.reshape(t.shape).to(t.dtype)
+
+
+def _setup_context(n_tensors: int, has_m0: bool = False):
+    """``setup_context`` for a forward op whose inputs are ``n_tensors`` tensors, the configuration its
+    backward op takes, ``keep_states`` and ``backend`` (``has_m0``: the third input is the optional ``m0``)."""
+
+    def setup_context(ctx, inputs, output):
+        ctx.set_materialize_grads(False)  # unused outputs get no zero-filled gradient
+        ctx.config = tuple(inputs[n_tensors:-2])
+        ctx.backend = inputs[-1]
+        ctx.has_m0 = has_m0 and inputs[2] is not None
+        ctx.save_for_backward(*inputs[:n_tensors])
+
+    return setup_context
+
+
+def _call_bwd(ctx, op, g_spikes: Tensor | None, *grads):
+    """The saved tensors and ``op`` (a backward op) applied to the output gradients, the saved tensors and the
+    saved configuration; an unused spike output gets a zero gradient."""
+    saved = ctx.saved_tensors
+    return saved, op(_spike_grad(g_spikes, saved[0]), *grads, *saved, *ctx.config, ctx.backend)
+
+
+def _input_grads(ctx, gx: Tensor, *grads):
+    """What a backward returns: ``gx``, then each of ``grads`` where its input wants a gradient, then None
+    for the non-tensor inputs."""
+    need = ctx.needs_input_grad
+    wanted = tuple(g if need[i] else None for i, g in enumerate(grads, 1))
+    return (gx, *wanted) + (None,) * (len(need) - 1 - len(grads))
+
+
+def _spike_grad(g: Tensor | None, x: Tensor) -> Tensor:
+    return torch.zeros_like(x) if g is None else g
+
+
 # =======================================================================================================
 # AR-LIF
 # =======================================================================================================
@@ -96,29 +155,19 @@ def arlif_fwd(
 
     Returns ``(spikes [T,*S], v_T [*S], m_T [*S], v_seq [T,*S], m_seq [T,*S])``; ``m_T``/``m_seq`` are
     empty without ``adaptive_reset`` and the sequences are empty without ``keep_states``."""
-    T, shape = x.shape[0], x.shape[1:]
+    T = x.shape[0]
     spikes, vT, mT, vseq, mseq = _impl(backend).arlif_forward(
         x.reshape(T, -1), _flat(v0), _flat(m0), a, c, v_threshold, decay,
         threshold_adjust, adaptive_reset, carry_memory, keep_states,
     )  # fmt: skip
-    return (
-        spikes.reshape(x.shape),
-        vT.reshape(shape),
-        _unflat(mT, shape, vT),
-        _unflat(vseq, x.shape, spikes),
-        _unflat(mseq, x.shape, spikes),
-    )
+    return _fwd_outputs(x, spikes, (vT, mT), (vseq, mseq))
 
 
 @arlif_fwd.register_fake
 def _(x, v0, m0, a, c, v_threshold, decay, threshold_adjust, adaptive_reset, carry_memory, surrogate,
       width, keep_states, backend):  # fmt: skip
-    sd = _state_dtype(x)
-    vT = x.new_empty(x.shape[1:], dtype=sd)
-    mT = x.new_empty(x.shape[1:], dtype=sd) if adaptive_reset else x.new_empty(0, dtype=sd)
-    vseq = torch.empty_like(x) if keep_states else x.new_empty(0)
-    mseq = torch.empty_like(x) if (keep_states and adaptive_reset) else x.new_empty(0)
-    return torch.empty_like(x), vT, mT, vseq, mseq
+    seqs = _fake_seq(x, keep_states), _fake_seq(x, keep_states and adaptive_reset)
+    return torch.empty_like(x), _fake_state(x), _fake_state(x, adaptive_reset), *seqs
 
 
 @torch.library.custom_op("arlif::arlif_bwd", mutates_args=())
@@ -153,13 +202,7 @@ def arlif_bwd(
     )  # fmt: skip
     ta = torch.tanh(a.detach().to(cd))
     grad_a = (g_ta * (1 - ta * ta)).to(a.dtype)
-    return (
-        gx.reshape(x.shape),
-        gv0.reshape(v0.shape).to(v0.dtype),
-        _empty(v0) if (m0 is None or gm0 is None) else gm0.reshape(m0.shape).to(m0.dtype),
-        grad_a,
-        gc.to(c.dtype),
-    )
+    return gx.reshape(x.shape), _state_grad(gv0, v0, v0), _state_grad(gm0, m0, v0), grad_a, gc.to(c.dtype)
 
 
 @arlif_bwd.register_fake
@@ -173,38 +216,19 @@ _ARLIF_CONFIG = ("v_threshold", "decay", "threshold_adjust", "adaptive_reset", "
                  "surrogate", "width")  # fmt: skip
 
 
-def _arlif_setup(ctx, inputs, output):
-    ctx.set_materialize_grads(False)  # unused outputs get no zero-filled gradient
-    x, v0, m0, a, c, *config = inputs
-    ctx.config = dict(zip(_ARLIF_CONFIG, config[:7]))
-    ctx.backend = config[-1]
-    ctx.has_m0 = m0 is not None
-    ctx.save_for_backward(x, v0, m0, a, c)
-
-
-def _spike_grad(g: Tensor | None, x: Tensor) -> Tensor:
-    return torch.zeros_like(x) if g is None else g
-
-
 def _arlif_backward(ctx, g_spikes, g_v, g_m, g_vseq, g_mseq):
-    x, v0, m0, a, c = ctx.saved_tensors
-    g_spikes = _spike_grad(g_spikes, x)
-    cfg = ctx.config
+    cfg = dict(zip(_ARLIF_CONFIG, ctx.config))
     if not cfg["adaptive_reset"]:
         g_m = g_mseq = None
-    gx, gv0, gm0, ga, gc = torch.ops.arlif.arlif_bwd(
-        g_spikes, g_v, g_m, g_vseq, g_mseq, x, v0, m0, a, c, *cfg.values(), ctx.backend
-    )
-    need = ctx.needs_input_grad
-    ga = ga if (need[3] and cfg["threshold_adjust"]) else None
+    (x, *_), (gx, gv0, gm0, ga, gc) = _call_bwd(ctx, torch.ops.arlif.arlif_bwd, g_spikes, g_v, g_m, g_vseq, g_mseq)
     # c multiplies m_{t-1}: like the reference graph, it is unused when no step has a carried memory
     uses_c = cfg["adaptive_reset"] and cfg["carry_memory"] and (ctx.has_m0 or x.shape[0] > 1)
-    gc = gc if (need[4] and uses_c) else None
-    gm0 = gm0 if (ctx.has_m0 and need[2]) else None
-    return (gx, gv0 if need[1] else None, gm0, ga, gc) + (None,) * 9
+    return _input_grads(
+        ctx, gx, gv0, gm0 if ctx.has_m0 else None, ga if cfg["threshold_adjust"] else None, gc if uses_c else None
+    )
 
 
-torch.library.register_autograd("arlif::arlif_fwd", _arlif_backward, setup_context=_arlif_setup)
+torch.library.register_autograd("arlif::arlif_fwd", _arlif_backward, setup_context=_setup_context(5, has_m0=True))
 
 
 # =======================================================================================================
@@ -223,17 +247,16 @@ def lif_fwd(
     backend: str,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """LIF over all steps: ``(spikes [T,*S], v_T [*S], v_seq [T,*S] or empty)``."""
-    T, shape = x.shape[0], x.shape[1:]
+    T = x.shape[0]
     spikes, vT, vseq = _impl(backend).leaky_forward(
         x.reshape(T, -1), _flat(v0), decay, v_threshold, hard_reset, keep_states
     )
-    return spikes.reshape(x.shape), vT.reshape(shape), _unflat(vseq, x.shape, spikes)
+    return _fwd_outputs(x, spikes, (vT,), (vseq,))
 
 
 @lif_fwd.register_fake
 def _(x, v0, v_threshold, decay, hard_reset, surrogate, width, keep_states, backend):
-    vseq = torch.empty_like(x) if keep_states else x.new_empty(0)
-    return torch.empty_like(x), x.new_empty(x.shape[1:], dtype=_state_dtype(x)), vseq
+    return torch.empty_like(x), _fake_state(x), _fake_seq(x, keep_states)
 
 
 @torch.library.custom_op("arlif::lif_bwd", mutates_args=())
@@ -256,7 +279,7 @@ def lif_bwd(
         grad_spikes.reshape(T, -1), _flat(grad_v), _seq_or_none(grad_v_seq, T), x.reshape(T, -1), _flat(v0),
         decay, v_threshold, hard_reset, surrogate, width, False,
     )  # fmt: skip
-    return gx.reshape(x.shape), gv0.reshape(v0.shape).to(v0.dtype)
+    return gx.reshape(x.shape), _state_grad(gv0, v0, v0)
 
 
 @lif_bwd.register_fake
@@ -264,22 +287,12 @@ def _(grad_spikes, grad_v, grad_v_seq, x, v0, v_threshold, decay, hard_reset, su
     return torch.empty_like(x), torch.empty_like(v0)
 
 
-def _lif_setup(ctx, inputs, output):
-    ctx.set_materialize_grads(False)  # unused outputs get no zero-filled gradient
-    x, v0, *config = inputs
-    ctx.config = config[:5]
-    ctx.backend = config[-1]
-    ctx.save_for_backward(x, v0)
-
-
 def _lif_backward(ctx, g_spikes, g_v, g_vseq):
-    x, v0 = ctx.saved_tensors
-    g_spikes = _spike_grad(g_spikes, x)
-    gx, gv0 = torch.ops.arlif.lif_bwd(g_spikes, g_v, g_vseq, x, v0, *ctx.config, ctx.backend)
-    return (gx, gv0 if ctx.needs_input_grad[1] else None) + (None,) * 7
+    _, grads = _call_bwd(ctx, torch.ops.arlif.lif_bwd, g_spikes, g_v, g_vseq)
+    return _input_grads(ctx, *grads)
 
 
-torch.library.register_autograd("arlif::lif_fwd", _lif_backward, setup_context=_lif_setup)
+torch.library.register_autograd("arlif::lif_fwd", _lif_backward, setup_context=_setup_context(2))
 
 
 # =======================================================================================================
@@ -301,17 +314,16 @@ def plif_fwd(
     backend: str,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """PLIF over all steps (leak ``1 - σ(w)``): ``(spikes, v_T, v_seq or empty)``."""
-    T, shape = x.shape[0], x.shape[1:]
+    T = x.shape[0]
     spikes, vT, vseq = _impl(backend).leaky_forward(
         x.reshape(T, -1), _flat(v0), _plif_leak(w, _cd(x.dtype)), v_threshold, False, keep_states
     )
-    return spikes.reshape(x.shape), vT.reshape(shape), _unflat(vseq, x.shape, spikes)
+    return _fwd_outputs(x, spikes, (vT,), (vseq,))
 
 
 @plif_fwd.register_fake
 def _(x, v0, w, v_threshold, surrogate, width, keep_states, backend):
-    vseq = torch.empty_like(x) if keep_states else x.new_empty(0)
-    return torch.empty_like(x), x.new_empty(x.shape[1:], dtype=_state_dtype(x)), vseq
+    return torch.empty_like(x), _fake_state(x), _fake_seq(x, keep_states)
 
 
 @torch.library.custom_op("arlif::plif_bwd", mutates_args=())
@@ -336,7 +348,7 @@ def plif_bwd(
     )  # fmt: skip
     sw = torch.sigmoid(w.detach().to(cd))
     grad_w = (-gk * sw * (1 - sw)).to(w.dtype)
-    return gx.reshape(x.shape), gv0.reshape(v0.shape).to(v0.dtype), grad_w
+    return gx.reshape(x.shape), _state_grad(gv0, v0, v0), grad_w
 
 
 @plif_bwd.register_fake
@@ -344,23 +356,12 @@ def _(grad_spikes, grad_v, grad_v_seq, x, v0, w, v_threshold, surrogate, width, 
     return torch.empty_like(x), torch.empty_like(v0), torch.empty_like(w)
 
 
-def _plif_setup(ctx, inputs, output):
-    ctx.set_materialize_grads(False)  # unused outputs get no zero-filled gradient
-    x, v0, w, *config = inputs
-    ctx.config = config[:3]
-    ctx.backend = config[-1]
-    ctx.save_for_backward(x, v0, w)
-
-
 def _plif_backward(ctx, g_spikes, g_v, g_vseq):
-    x, v0, w = ctx.saved_tensors
-    g_spikes = _spike_grad(g_spikes, x)
-    gx, gv0, gw = torch.ops.arlif.plif_bwd(g_spikes, g_v, g_vseq, x, v0, w, *ctx.config, ctx.backend)
-    need = ctx.needs_input_grad
-    return (gx, gv0 if need[1] else None, gw if need[2] else None) + (None,) * 5
+    _, grads = _call_bwd(ctx, torch.ops.arlif.plif_bwd, g_spikes, g_v, g_vseq)
+    return _input_grads(ctx, *grads)
 
 
-torch.library.register_autograd("arlif::plif_fwd", _plif_backward, setup_context=_plif_setup)
+torch.library.register_autograd("arlif::plif_fwd", _plif_backward, setup_context=_setup_context(3))
 
 
 # =======================================================================================================
@@ -379,25 +380,16 @@ def clif_fwd(
     backend: str,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """CLIF over all steps: ``(spikes, v_T, m_T, v_seq, m_seq)`` (sequences empty without keep_states)."""
-    T, shape = x.shape[0], x.shape[1:]
+    T = x.shape[0]
     spikes, vT, mT, vseq, mseq = _impl(backend).clif_forward(
         x.reshape(T, -1), _flat(v0), _flat(m0), v_threshold, tau, keep_states
     )
-    return (
-        spikes.reshape(x.shape),
-        vT.reshape(shape),
-        mT.reshape(shape),
-        _unflat(vseq, x.shape, spikes),
-        _unflat(mseq, x.shape, spikes),
-    )
+    return _fwd_outputs(x, spikes, (vT, mT), (vseq, mseq))
 
 
 @clif_fwd.register_fake
 def _(x, v0, m0, v_threshold, tau, surrogate, width, keep_states, backend):
-    sd = _state_dtype(x)
-    seq = (lambda: torch.empty_like(x)) if keep_states else (lambda: x.new_empty(0))
-    state = x.new_empty(x.shape[1:], dtype=sd)
-    return torch.empty_like(x), state, torch.empty_like(state), seq(), seq()
+    return torch.empty_like(x), _fake_state(x), _fake_state(x), _fake_seq(x, keep_states), _fake_seq(x, keep_states)
 
 
 @torch.library.custom_op("arlif::clif_bwd", mutates_args=())
@@ -423,8 +415,7 @@ def clif_bwd(
         _seq_or_none(grad_m_seq, T), x.reshape(T, -1), _flat(v0), _flat(m0), v_threshold, tau, surrogate,
         width,
     )  # fmt: skip
-    gm0 = _empty(v0) if (m0 is None or gm0 is None) else gm0.reshape(m0.shape).to(m0.dtype)
-    return gx.reshape(x.shape), gv0.reshape(v0.shape).to(v0.dtype), gm0
+    return gx.reshape(x.shape), _state_grad(gv0, v0, v0), _state_grad(gm0, m0, v0)
 
 
 @clif_bwd.register_fake
@@ -434,26 +425,12 @@ def _(grad_spikes, grad_v, grad_m, grad_v_seq, grad_m_seq, x, v0, m0, v_threshol
     return torch.empty_like(x), torch.empty_like(v0), gm0
 
 
-def _clif_setup(ctx, inputs, output):
-    ctx.set_materialize_grads(False)  # unused outputs get no zero-filled gradient
-    x, v0, m0, *config = inputs
-    ctx.config = config[:4]
-    ctx.backend = config[-1]
-    ctx.has_m0 = m0 is not None
-    ctx.save_for_backward(x, v0, m0)
-
-
 def _clif_backward(ctx, g_spikes, g_v, g_m, g_vseq, g_mseq):
-    x, v0, m0 = ctx.saved_tensors
-    g_spikes = _spike_grad(g_spikes, x)
-    gx, gv0, gm0 = torch.ops.arlif.clif_bwd(
-        g_spikes, g_v, g_m, g_vseq, g_mseq, x, v0, m0, *ctx.config, ctx.backend
-    )
-    need = ctx.needs_input_grad
-    return (gx, gv0 if need[1] else None, gm0 if (ctx.has_m0 and need[2]) else None) + (None,) * 6
+    _, (gx, gv0, gm0) = _call_bwd(ctx, torch.ops.arlif.clif_bwd, g_spikes, g_v, g_m, g_vseq, g_mseq)
+    return _input_grads(ctx, gx, gv0, gm0 if ctx.has_m0 else None)
 
 
-torch.library.register_autograd("arlif::clif_fwd", _clif_backward, setup_context=_clif_setup)
+torch.library.register_autograd("arlif::clif_fwd", _clif_backward, setup_context=_setup_context(3, has_m0=True))
 
 
 # =======================================================================================================

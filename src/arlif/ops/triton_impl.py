@@ -79,45 +79,89 @@ def _surrogate_grad(u, c_ptr, KIND: tl.constexpr):
     return sg
 
 
+@triton.jit
+def _block(N, BLOCK: tl.constexpr):
+    """This program's ``(id, neuron offsets, mask)``."""
+    pid = tl.program_id(0)
+    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    return pid, offs, offs < N
+
+
+@triton.jit
+def _load_or_zero(ptr, mask, HAS: tl.constexpr, like):
+    """``ptr`` loaded in the dtype of ``like``, or zeros like ``like`` when the tensor is absent."""
+    if HAS:
+        val = tl.load(ptr, mask=mask, other=0.0).to(like.dtype)
+    else:
+        val = tl.zeros_like(like)
+    return val
+
+
+@triton.jit
+def _store_partial(ptr, pid, acc, mask):
+    """This program's sum of ``acc`` over its valid neurons."""
+    tl.store(ptr + pid, tl.sum(tl.where(mask, acc, 0.0), axis=0))
+
+
 # =======================================================================================================
 # AR-LIF
 # =======================================================================================================
 @triton.jit
+def _arlif_step(v, m, xi, vth, decay, ta, cc, TA: tl.constexpr, AR: tl.constexpr, CARRY: tl.constexpr):
+    """One AR-LIF step from ``(V_{t-1}, m_{t-1})``: ``(V_t, m_t, S_t)`` and what the backward reuses,
+    ``(u, θ, tanh x, σ(x), σ(c·x), k, σ(m_t))`` with ``k`` the factor on ``m_{t-1}`` (zeros where a
+    feature is off; the compiler drops what a caller does not use)."""
+    zero = tl.zeros_like(xi)
+    h = decay * v + xi
+    if TA:
+        tx = _tanh(xi)
+        theta = vth + ta * tx
+    else:
+        tx = zero
+        theta = vth + tx
+    u = h - theta
+    s = (u >= 0).to(xi.dtype)
+    sx = zero
+    g = zero
+    k = zero
+    smn = zero
+    if AR:
+        sx = _sigmoid(xi)
+        if CARRY:
+            g = _sigmoid(cc * xi)
+            k = tl.where(m > 0, g, 1 - g)
+            mp = m * k
+        else:
+            mp = zero
+        m = mp + (2 * s - 1) * sx
+        smn = _sigmoid(m)
+        v = h - s * (theta + smn)
+    else:
+        v = h - s * theta
+    return v, m, s, u, theta, tx, sx, g, k, smn
+
+
+@triton.jit
+def _arlif_init(v0_ptr, m0_ptr, a_ptr, cp_ptr, c_ptr, offs, mask, HAS_M0: tl.constexpr):
+    """Initial ``(V, m)`` of this program's neurons and the constants ``(V_th, λ, tanh a, c)``."""
+    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    m = _load_or_zero(m0_ptr + offs, mask, HAS_M0, v)
+    vth = tl.load(c_ptr)
+    decay = tl.load(c_ptr + 1)
+    return v, m, vth, decay, _tanh(tl.load(a_ptr).to(v.dtype)), tl.load(cp_ptr).to(v.dtype)
+
+
+@triton.jit
 def _arlif_fwd_kernel(x_ptr, v0_ptr, m0_ptr, a_ptr, cp_ptr, c_ptr, s_ptr, vT_ptr, mT_ptr, vseq_ptr, mseq_ptr,
                       T, N, TA: tl.constexpr, AR: tl.constexpr, CARRY: tl.constexpr, HAS_M0: tl.constexpr,
                       KEEP: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
-    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
-    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    _pid, offs, mask = _block(N, BLOCK)
+    v, m, vth, decay, ta, cc = _arlif_init(v0_ptr, m0_ptr, a_ptr, cp_ptr, c_ptr, offs, mask, HAS_M0)
     cdt = v.dtype
-    if HAS_M0:
-        m = tl.load(m0_ptr + offs, mask=mask, other=0.0)
-    else:
-        m = tl.zeros([BLOCK], dtype=cdt)
-    vth = tl.load(c_ptr)
-    decay = tl.load(c_ptr + 1)
-    ta = _tanh(tl.load(a_ptr).to(cdt))
-    cc = tl.load(cp_ptr).to(cdt)
     p = offs
     for _t in range(T):
         xi = tl.load(x_ptr + p, mask=mask, other=0.0).to(cdt)
-        h = decay * v + xi
-        if TA:
-            theta = vth + ta * _tanh(xi)
-        else:
-            theta = vth + tl.zeros([BLOCK], dtype=cdt)
-        s = (h - theta >= 0).to(cdt)
-        if AR:
-            sx = _sigmoid(xi)
-            if CARRY:
-                g = _sigmoid(cc * xi)
-                mp = m * tl.where(m > 0, g, 1 - g)
-            else:
-                mp = tl.zeros([BLOCK], dtype=cdt)
-            m = mp + (2 * s - 1) * sx
-            v = h - s * (theta + _sigmoid(m))
-        else:
-            v = h - s * theta
+        v, m, s, _u, _th, _tx, _sx, _g, _k, _sm = _arlif_step(v, m, xi, vth, decay, ta, cc, TA, AR, CARRY)
         tl.store(s_ptr + p, s.to(s_ptr.dtype.element_ty), mask=mask)
         if KEEP:
             tl.store(vseq_ptr + p, v.to(vseq_ptr.dtype.element_ty), mask=mask)
@@ -135,84 +179,36 @@ def _arlif_bwd_kernel(gs_ptr, gvT_ptr, gmT_ptr, gvseq_ptr, gmseq_ptr, x_ptr, v0_
                       TA: tl.constexpr, AR: tl.constexpr, CARRY: tl.constexpr, HAS_M0: tl.constexpr,
                       HAS_GVT: tl.constexpr, HAS_GMT: tl.constexpr, HAS_GVSEQ: tl.constexpr,
                       HAS_GMSEQ: tl.constexpr, KIND: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
-    pid = tl.program_id(0)
-    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
-    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    pid, offs, mask = _block(N, BLOCK)
+    v, m, vth, decay, ta, cc = _arlif_init(v0_ptr, m0_ptr, a_ptr, cp_ptr, c_ptr, offs, mask, HAS_M0)
     cdt = v.dtype
-    if HAS_M0:
-        m = tl.load(m0_ptr + offs, mask=mask, other=0.0)
-    else:
-        m = tl.zeros([BLOCK], dtype=cdt)
-    vth = tl.load(c_ptr)
-    decay = tl.load(c_ptr + 1)
-    ta = _tanh(tl.load(a_ptr).to(cdt))
-    cc = tl.load(cp_ptr).to(cdt)
     # 1. forward again; keep V_{t-1} (and m_{t-1}) in the scratch buffers
     p = offs
     for _t in range(T):
         xi = tl.load(x_ptr + p, mask=mask, other=0.0).to(cdt)
         tl.store(sv_ptr + p, v, mask=mask)
-        h = decay * v + xi
-        if TA:
-            theta = vth + ta * _tanh(xi)
-        else:
-            theta = vth + tl.zeros([BLOCK], dtype=cdt)
-        s = (h - theta >= 0).to(cdt)
-        if AR:
-            sx = _sigmoid(xi)
-            if CARRY:
-                tl.store(sm_ptr + p, m, mask=mask)
-                g = _sigmoid(cc * xi)
-                mp = m * tl.where(m > 0, g, 1 - g)
-            else:
-                mp = tl.zeros([BLOCK], dtype=cdt)
-            m = mp + (2 * s - 1) * sx
-            v = h - s * (theta + _sigmoid(m))
-        else:
-            v = h - s * theta
+        if AR and CARRY:
+            tl.store(sm_ptr + p, m, mask=mask)
+        v, m, _s, _u, _th, _tx, _sx, _g, _k, _sm = _arlif_step(v, m, xi, vth, decay, ta, cc, TA, AR, CARRY)
         p += N
     # 2. BPTT, last step first
-    if HAS_GVT:
-        gv = tl.load(gvT_ptr + offs, mask=mask, other=0.0).to(cdt)
-    else:
-        gv = tl.zeros([BLOCK], dtype=cdt)
-    if HAS_GMT:
-        gm = tl.load(gmT_ptr + offs, mask=mask, other=0.0).to(cdt)
-    else:
-        gm = tl.zeros([BLOCK], dtype=cdt)
+    gv = _load_or_zero(gvT_ptr + offs, mask, HAS_GVT, v)
+    gm = _load_or_zero(gmT_ptr + offs, mask, HAS_GMT, v)
     acc_a = tl.zeros([BLOCK], dtype=cdt)
     acc_c = tl.zeros([BLOCK], dtype=cdt)
     p = offs + last
     for _t in range(T):
         xi = tl.load(x_ptr + p, mask=mask, other=0.0).to(cdt)
         vp = tl.load(sv_ptr + p, mask=mask, other=0.0)
+        mprev = _load_or_zero(sm_ptr + p, mask, AR and CARRY, xi)
         g_s = tl.load(gs_ptr + p, mask=mask, other=0.0).to(cdt)
         if HAS_GVSEQ:
             gv += tl.load(gvseq_ptr + p, mask=mask, other=0.0).to(cdt)
         if HAS_GMSEQ:
             gm += tl.load(gmseq_ptr + p, mask=mask, other=0.0).to(cdt)
-        h = decay * vp + xi
-        if TA:
-            tx = _tanh(xi)
-            theta = vth + ta * tx
-        else:
-            tx = tl.zeros([BLOCK], dtype=cdt)
-            theta = vth + tx
-        u = h - theta
-        s = (u >= 0).to(cdt)
+        _v, _m, s, u, theta, tx, sx, g, k, smn = _arlif_step(vp, mprev, xi, vth, decay, ta, cc, TA, AR, CARRY)
         sg = _surrogate_grad(u, c_ptr, KIND)
         if AR:
-            sx = _sigmoid(xi)
-            if CARRY:
-                mprev = tl.load(sm_ptr + p, mask=mask, other=0.0)
-                g = _sigmoid(cc * xi)
-                pos = mprev > 0
-                k = tl.where(pos, g, 1 - g)
-                mp = mprev * k
-            else:
-                mp = tl.zeros([BLOCK], dtype=cdt)
-            smn = _sigmoid(mp + (2 * s - 1) * sx)
             gmn = gm - gv * s * (smn * (1 - smn))
             g_tot = g_s - gv * (theta + smn) + gmn * (2 * sx)
         else:
@@ -228,7 +224,7 @@ def _arlif_bwd_kernel(gs_ptr, gvT_ptr, gmT_ptr, gvseq_ptr, gmseq_ptr, x_ptr, v0_
             gx += gmn * (2 * s - 1) * (sx * (1 - sx))
             if CARRY:
                 gk = gmn * mprev
-                dz = tl.where(pos, gk, -gk) * (g * (1 - g))
+                dz = tl.where(mprev > 0, gk, -gk) * (g * (1 - g))
                 gx += dz * cc
                 acc_c += dz * xi
                 gm = gmn * k
@@ -240,8 +236,8 @@ def _arlif_bwd_kernel(gs_ptr, gvT_ptr, gmT_ptr, gvseq_ptr, gmseq_ptr, x_ptr, v0_
     tl.store(gv0_ptr + offs, gv, mask=mask)
     if HAS_M0:
         tl.store(gm0_ptr + offs, gm, mask=mask)
-    tl.store(pa_ptr + pid, tl.sum(tl.where(mask, acc_a, 0.0), axis=0))
-    tl.store(pc_ptr + pid, tl.sum(tl.where(mask, acc_c, 0.0), axis=0))
+    _store_partial(pa_ptr, pid, acc_a, mask)
+    _store_partial(pc_ptr, pid, acc_c, mask)
 
 
 def _prep(t: Tensor | None, cd: torch.dtype | None = None) -> Tensor | None:
@@ -249,6 +245,16 @@ def _prep(t: Tensor | None, cd: torch.dtype | None = None) -> Tensor | None:
         return None
     t = t.detach()
     return (t if cd is None else t.to(cd)).contiguous()
+
+
+def _or(t: Tensor | None, dummy: Tensor) -> Tensor:
+    """``t``, or ``dummy`` for a pointer argument the kernel does not touch (its flag is off)."""
+    return dummy if t is None else t
+
+
+def _total(partials: Tensor, cd: torch.dtype) -> Tensor:
+    """The per-program partial sums of a scalar parameter's gradient, added up in float64."""
+    return partials.sum(dtype=torch.float64).to(cd)
 
 
 def arlif_forward(x, v0, m0, a, c, vth, decay, ta_on, ar, carry, keep):
@@ -264,9 +270,8 @@ def arlif_forward(x, v0, m0, a, c, vth, decay, ta_on, ar, carry, keep):
     mseq = torch.empty_like(x) if (keep and ar) else None
     dummy = vT
     _arlif_fwd_kernel[_grid(N)](
-        x, v0, m0 if m0 is not None else dummy, a.detach(), c.detach(),
-        _consts(cd, x.device, vth, decay, 1.0, 1.0), spikes, vT, mT if ar else dummy,
-        vseq if keep else dummy, mseq if mseq is not None else dummy, T, N,
+        x, v0, _or(m0, dummy), a.detach(), c.detach(), _consts(cd, x.device, vth, decay, 1.0, 1.0), spikes,
+        vT, _or(mT, dummy), _or(vseq, dummy), _or(mseq, dummy), T, N,
         TA=bool(ta_on), AR=bool(ar), CARRY=bool(ar and carry), HAS_M0=m0 is not None, KEEP=bool(keep),
         BLOCK=BLOCK, num_warps=NUM_WARPS,
     )  # fmt: skip
@@ -292,38 +297,49 @@ def arlif_backward(gs, gvT, gmT, gvseq, gmseq, x, v0, m0, a, c, vth, decay, ta_o
     pc = torch.empty(grid[0], dtype=cd, device=x.device)
     d = gv0
     _arlif_bwd_kernel[grid](
-        gs, gvT if gvT is not None else d, gmT if gmT is not None else d, gvseq if gvseq is not None else d,
-        gmseq if gmseq is not None else d, x, v0, m0 if m0 is not None else d, a.detach(), c.detach(),
-        _consts(cd, x.device, vth, decay, width, 1.0), sv, sm, gx, gv0, gm0 if gm0 is not None else d,
+        gs, _or(gvT, d), _or(gmT, d), _or(gvseq, d), _or(gmseq, d), x, v0, _or(m0, d), a.detach(), c.detach(),
+        _consts(cd, x.device, vth, decay, width, 1.0), sv, sm, gx, gv0, _or(gm0, d),
         pa, pc, T, N, (T - 1) * N,
         TA=bool(ta_on), AR=bool(ar), CARRY=carry, HAS_M0=m0 is not None, HAS_GVT=gvT is not None,
         HAS_GMT=gmT is not None, HAS_GVSEQ=gvseq is not None, HAS_GMSEQ=gmseq is not None, KIND=int(kind),
         BLOCK=BLOCK, num_warps=NUM_WARPS,
     )  # fmt: skip
-    return gx, gv0, gm0, pa.sum(dtype=torch.float64).to(cd), pc.sum(dtype=torch.float64).to(cd)
+    return gx, gv0, gm0, _total(pa, cd), _total(pc, cd)
 
 
 # =======================================================================================================
 # LIF (soft/hard) and PLIF: one leaky integrator H = k·V + x with the leak k read from a tensor
 # =======================================================================================================
 @triton.jit
+def _leaky_step(v, xi, k, vth, HARD: tl.constexpr):
+    """One LIF/PLIF step from ``V_{t-1}``: ``(V_t, S_t, H_t, u)``."""
+    h = k * v + xi
+    u = h - vth
+    s = (u >= 0).to(xi.dtype)
+    if HARD:
+        v = h * (1 - s)
+    else:
+        v = h - s * vth
+    return v, s, h, u
+
+
+@triton.jit
+def _leaky_init(v0_ptr, k_ptr, c_ptr, offs, mask):
+    """Initial ``V`` of this program's neurons and the constants ``(V_th, leak)``."""
+    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    return v, tl.load(c_ptr), tl.load(k_ptr).to(v.dtype)
+
+
+@triton.jit
 def _leaky_fwd_kernel(x_ptr, v0_ptr, k_ptr, c_ptr, s_ptr, vT_ptr, vseq_ptr, T, N, HARD: tl.constexpr,
                       KEEP: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
-    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
-    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    _pid, offs, mask = _block(N, BLOCK)
+    v, vth, k = _leaky_init(v0_ptr, k_ptr, c_ptr, offs, mask)
     cdt = v.dtype
-    vth = tl.load(c_ptr)
-    k = tl.load(k_ptr).to(cdt)
     p = offs
     for _t in range(T):
         xi = tl.load(x_ptr + p, mask=mask, other=0.0).to(cdt)
-        h = k * v + xi
-        s = (h - vth >= 0).to(cdt)
-        if HARD:
-            v = h * (1 - s)
-        else:
-            v = h - s * vth
+        v, s, _h, _u = _leaky_step(v, xi, k, vth, HARD)
         tl.store(s_ptr + p, s.to(s_ptr.dtype.element_ty), mask=mask)
         if KEEP:
             tl.store(vseq_ptr + p, v.to(vseq_ptr.dtype.element_ty), mask=mask)
@@ -335,28 +351,16 @@ def _leaky_fwd_kernel(x_ptr, v0_ptr, k_ptr, c_ptr, s_ptr, vT_ptr, vseq_ptr, T, N
 def _leaky_bwd_kernel(gs_ptr, gvT_ptr, gvseq_ptr, x_ptr, v0_ptr, k_ptr, c_ptr, sv_ptr, gx_ptr, gv0_ptr,
                       pk_ptr, T, N, last, HARD: tl.constexpr, HAS_GVT: tl.constexpr,
                       HAS_GVSEQ: tl.constexpr, KIND: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
-    pid = tl.program_id(0)
-    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
-    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    pid, offs, mask = _block(N, BLOCK)
+    v, vth, k = _leaky_init(v0_ptr, k_ptr, c_ptr, offs, mask)
     cdt = v.dtype
-    vth = tl.load(c_ptr)
-    k = tl.load(k_ptr).to(cdt)
     p = offs
     for _t in range(T):
         xi = tl.load(x_ptr + p, mask=mask, other=0.0).to(cdt)
         tl.store(sv_ptr + p, v, mask=mask)
-        h = k * v + xi
-        s = (h - vth >= 0).to(cdt)
-        if HARD:
-            v = h * (1 - s)
-        else:
-            v = h - s * vth
+        v, _s, _h, _u = _leaky_step(v, xi, k, vth, HARD)
         p += N
-    if HAS_GVT:
-        gv = tl.load(gvT_ptr + offs, mask=mask, other=0.0).to(cdt)
-    else:
-        gv = tl.zeros([BLOCK], dtype=cdt)
+    gv = _load_or_zero(gvT_ptr + offs, mask, HAS_GVT, v)
     acc = tl.zeros([BLOCK], dtype=cdt)
     p = offs + last
     for _t in range(T):
@@ -365,9 +369,7 @@ def _leaky_bwd_kernel(gs_ptr, gvT_ptr, gvseq_ptr, x_ptr, v0_ptr, k_ptr, c_ptr, s
         g_s = tl.load(gs_ptr + p, mask=mask, other=0.0).to(cdt)
         if HAS_GVSEQ:
             gv += tl.load(gvseq_ptr + p, mask=mask, other=0.0).to(cdt)
-        h = k * vp + xi
-        u = h - vth
-        s = (u >= 0).to(cdt)
+        _v, s, h, u = _leaky_step(vp, xi, k, vth, HARD)
         sg = _surrogate_grad(u, c_ptr, KIND)
         if HARD:
             gh = gv * (1 - s) + (g_s - gv * h) * sg
@@ -378,7 +380,7 @@ def _leaky_bwd_kernel(gs_ptr, gvT_ptr, gvseq_ptr, x_ptr, v0_ptr, k_ptr, c_ptr, s
         tl.store(gx_ptr + p, gh.to(gx_ptr.dtype.element_ty), mask=mask)
         p -= N
     tl.store(gv0_ptr + offs, gv, mask=mask)
-    tl.store(pk_ptr + pid, tl.sum(tl.where(mask, acc, 0.0), axis=0))
+    _store_partial(pk_ptr, pid, acc, mask)
 
 
 def _leak_tensor(k, cd, device) -> Tensor:
@@ -397,7 +399,7 @@ def leaky_forward(x, v0, k, vth, hard, keep):
     vseq = torch.empty_like(x) if keep else None
     _leaky_fwd_kernel[_grid(N)](
         x, v0, _leak_tensor(k, cd, x.device), _consts(cd, x.device, vth, 0.0, 1.0, 1.0), spikes, vT,
-        vseq if keep else vT, T, N, HARD=bool(hard), KEEP=bool(keep), BLOCK=BLOCK, num_warps=NUM_WARPS,
+        _or(vseq, vT), T, N, HARD=bool(hard), KEEP=bool(keep), BLOCK=BLOCK, num_warps=NUM_WARPS,
     )  # fmt: skip
     return spikes, vT, vseq
 
@@ -414,38 +416,49 @@ def leaky_backward(gs, gvT, gvseq, x, v0, k, vth, hard, kind, width, need_k):
     grid = _grid(N)
     pk = torch.empty(grid[0], dtype=cd, device=x.device)
     _leaky_bwd_kernel[grid](
-        gs, gvT if gvT is not None else gv0, gvseq if gvseq is not None else gv0, x, v0,
+        gs, _or(gvT, gv0), _or(gvseq, gv0), x, v0,
         _leak_tensor(k, cd, x.device), _consts(cd, x.device, vth, 0.0, width, 1.0), sv, gx, gv0, pk,
         T, N, (T - 1) * N, HARD=bool(hard), HAS_GVT=gvT is not None, HAS_GVSEQ=gvseq is not None,
         KIND=int(kind), BLOCK=BLOCK, num_warps=NUM_WARPS,
     )  # fmt: skip
-    return gx, gv0, (pk.sum(dtype=torch.float64).to(cd) if need_k else None)
+    return gx, gv0, (_total(pk, cd) if need_k else None)
 
 
 # =======================================================================================================
 # CLIF
 # =======================================================================================================
 @triton.jit
+def _clif_step(v, m, xi, vth, kc, tau):
+    """One CLIF step from ``(V_{t-1}, m_{t-1})``: ``(V_t, m_t, S_t)`` and what the backward reuses,
+    ``(u, σ(H/τ), σ(m_t))``."""
+    h = v * kc + xi
+    q = _sigmoid(h / tau)
+    u = h - vth
+    s = (u >= 0).to(xi.dtype)
+    m = m * q + s
+    smn = _sigmoid(m)
+    v = h - s * (vth + smn)
+    return v, m, s, u, q, smn
+
+
+@triton.jit
+def _clif_init(v0_ptr, m0_ptr, c_ptr, offs, mask, HAS_M0: tl.constexpr):
+    """Initial ``(V, m)`` of this program's neurons and the constants ``(V_th, 1 - 1/τ, τ)``."""
+    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    m = _load_or_zero(m0_ptr + offs, mask, HAS_M0, v)
+    return v, m, tl.load(c_ptr), tl.load(c_ptr + 1), tl.load(c_ptr + 3)
+
+
+@triton.jit
 def _clif_fwd_kernel(x_ptr, v0_ptr, m0_ptr, c_ptr, s_ptr, vT_ptr, mT_ptr, vseq_ptr, mseq_ptr, T, N,
                      HAS_M0: tl.constexpr, KEEP: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
-    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
-    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    _pid, offs, mask = _block(N, BLOCK)
+    v, m, vth, kc, tau = _clif_init(v0_ptr, m0_ptr, c_ptr, offs, mask, HAS_M0)
     cdt = v.dtype
-    if HAS_M0:
-        m = tl.load(m0_ptr + offs, mask=mask, other=0.0)
-    else:
-        m = tl.zeros([BLOCK], dtype=cdt)
-    vth = tl.load(c_ptr)
-    kc = tl.load(c_ptr + 1)
-    tau = tl.load(c_ptr + 3)
     p = offs
     for _t in range(T):
         xi = tl.load(x_ptr + p, mask=mask, other=0.0).to(cdt)
-        h = v * kc + xi
-        s = (h - vth >= 0).to(cdt)
-        m = m * _sigmoid(h / tau) + s
-        v = h - s * (vth + _sigmoid(m))
+        v, m, s, _u, _q, _sm = _clif_step(v, m, xi, vth, kc, tau)
         tl.store(s_ptr + p, s.to(s_ptr.dtype.element_ty), mask=mask)
         if KEEP:
             tl.store(vseq_ptr + p, v.to(vseq_ptr.dtype.element_ty), mask=mask)
@@ -460,35 +473,18 @@ def _clif_bwd_kernel(gs_ptr, gvT_ptr, gmT_ptr, gvseq_ptr, gmseq_ptr, x_ptr, v0_p
                      sm_ptr, gx_ptr, gv0_ptr, gm0_ptr, T, N, last, HAS_M0: tl.constexpr,
                      HAS_GVT: tl.constexpr, HAS_GMT: tl.constexpr, HAS_GVSEQ: tl.constexpr,
                      HAS_GMSEQ: tl.constexpr, KIND: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
-    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
-    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    _pid, offs, mask = _block(N, BLOCK)
+    v, m, vth, kc, tau = _clif_init(v0_ptr, m0_ptr, c_ptr, offs, mask, HAS_M0)
     cdt = v.dtype
-    if HAS_M0:
-        m = tl.load(m0_ptr + offs, mask=mask, other=0.0)
-    else:
-        m = tl.zeros([BLOCK], dtype=cdt)
-    vth = tl.load(c_ptr)
-    kc = tl.load(c_ptr + 1)
-    tau = tl.load(c_ptr + 3)
     p = offs
     for _t in range(T):
         xi = tl.load(x_ptr + p, mask=mask, other=0.0).to(cdt)
         tl.store(sv_ptr + p, v, mask=mask)
         tl.store(sm_ptr + p, m, mask=mask)
-        h = v * kc + xi
-        s = (h - vth >= 0).to(cdt)
-        m = m * _sigmoid(h / tau) + s
-        v = h - s * (vth + _sigmoid(m))
+        v, m, _s, _u, _q, _sm = _clif_step(v, m, xi, vth, kc, tau)
         p += N
-    if HAS_GVT:
-        gv = tl.load(gvT_ptr + offs, mask=mask, other=0.0).to(cdt)
-    else:
-        gv = tl.zeros([BLOCK], dtype=cdt)
-    if HAS_GMT:
-        gm = tl.load(gmT_ptr + offs, mask=mask, other=0.0).to(cdt)
-    else:
-        gm = tl.zeros([BLOCK], dtype=cdt)
+    gv = _load_or_zero(gvT_ptr + offs, mask, HAS_GVT, v)
+    gm = _load_or_zero(gmT_ptr + offs, mask, HAS_GMT, v)
     p = offs + last
     for _t in range(T):
         xi = tl.load(x_ptr + p, mask=mask, other=0.0).to(cdt)
@@ -499,12 +495,8 @@ def _clif_bwd_kernel(gs_ptr, gvT_ptr, gmT_ptr, gvseq_ptr, gmseq_ptr, x_ptr, v0_p
             gv += tl.load(gvseq_ptr + p, mask=mask, other=0.0).to(cdt)
         if HAS_GMSEQ:
             gm += tl.load(gmseq_ptr + p, mask=mask, other=0.0).to(cdt)
-        h = vp * kc + xi
-        q = _sigmoid(h / tau)
-        u = h - vth
-        s = (u >= 0).to(cdt)
+        _v, _m, s, u, q, smn = _clif_step(vp, mprev, xi, vth, kc, tau)
         sg = _surrogate_grad(u, c_ptr, KIND)
-        smn = _sigmoid(mprev * q + s)
         gmn = gm - gv * s * (smn * (1 - smn))
         g_tot = g_s - gv * (vth + smn) + gmn
         gh = gv + g_tot * sg + (gmn * mprev) * (q * (1 - q)) / tau
@@ -528,8 +520,8 @@ def clif_forward(x, v0, m0, vth, tau, keep):
     vseq = torch.empty_like(x) if keep else None
     mseq = torch.empty_like(x) if keep else None
     _clif_fwd_kernel[_grid(N)](
-        x, v0, m0 if m0 is not None else vT, _consts(cd, x.device, vth, 1 - 1 / tau, 1.0, tau), spikes, vT,
-        mT, vseq if keep else vT, mseq if keep else vT, T, N, HAS_M0=m0 is not None, KEEP=bool(keep),
+        x, v0, _or(m0, vT), _consts(cd, x.device, vth, 1 - 1 / tau, 1.0, tau), spikes, vT, mT,
+        _or(vseq, vT), _or(mseq, vT), T, N, HAS_M0=m0 is not None, KEEP=bool(keep),
         BLOCK=BLOCK, num_warps=NUM_WARPS,
     )  # fmt: skip
     return spikes, vT, mT, vseq, mseq
@@ -548,9 +540,8 @@ def clif_backward(gs, gvT, gmT, gvseq, gmseq, x, v0, m0, vth, tau, kind, width):
     sm = torch.empty((T, N), dtype=cd, device=x.device)
     d = gv0
     _clif_bwd_kernel[_grid(N)](
-        gs, gvT if gvT is not None else d, gmT if gmT is not None else d, gvseq if gvseq is not None else d,
-        gmseq if gmseq is not None else d, x, v0, m0 if m0 is not None else d,
-        _consts(cd, x.device, vth, 1 - 1 / tau, width, tau), sv, sm, gx, gv0, gm0 if gm0 is not None else d,
+        gs, _or(gvT, d), _or(gmT, d), _or(gvseq, d), _or(gmseq, d), x, v0, _or(m0, d),
+        _consts(cd, x.device, vth, 1 - 1 / tau, width, tau), sv, sm, gx, gv0, _or(gm0, d),
         T, N, (T - 1) * N, HAS_M0=m0 is not None, HAS_GVT=gvT is not None, HAS_GMT=gmT is not None,
         HAS_GVSEQ=gvseq is not None, HAS_GMSEQ=gmseq is not None, KIND=int(kind), BLOCK=BLOCK,
         num_warps=NUM_WARPS,
