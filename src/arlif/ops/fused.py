@@ -223,8 +223,10 @@ def _arlif_backward(ctx, g_spikes, g_v, g_m, g_vseq, g_mseq):
     (x, *_), (gx, gv0, gm0, ga, gc) = _call_bwd(ctx, torch.ops.arlif.arlif_bwd, g_spikes, g_v, g_m, g_vseq, g_mseq)
     # c multiplies m_{t-1}: like the reference graph, it is unused when no step has a carried memory
     uses_c = cfg["adaptive_reset"] and cfg["carry_memory"] and (ctx.has_m0 or x.shape[0] > 1)
+    # m0 is read only when the memory is carried; otherwise it gets no gradient, as in the reference
+    uses_m0 = ctx.has_m0 and cfg["adaptive_reset"] and cfg["carry_memory"]
     return _input_grads(
-        ctx, gx, gv0, gm0 if ctx.has_m0 else None, ga if cfg["threshold_adjust"] else None, gc if uses_c else None
+        ctx, gx, gv0, gm0 if uses_m0 else None, ga if cfg["threshold_adjust"] else None, gc if uses_c else None
     )
 
 
