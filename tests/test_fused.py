@@ -296,20 +296,18 @@ def test_auto_prefers_the_fused_cpu_kernels():
 
 
 @pytest.mark.parametrize("backend", FUSED)
-@pytest.mark.parametrize("switches", [dict(carry_memory=False), dict(adaptive_reset=False)])
+@pytest.mark.parametrize("switches", [(True, False), (False, True)], ids=["no_carry", "no_adaptive_reset"])
 def test_unused_initial_memory_gets_no_gradient(backend, switches):
-    """Calling the op directly with an m0 that requires grad, under switches that never read m_{t-1}: the
+    """The op called directly with an m0 that requires grad, under switches that never read m_{t-1}: the
     backward works and m0 gets no gradient, as in the reference graph."""
-    from arlif.surrogate import get_surrogate
-
-    cfg = dict(surrogate=get_surrogate("rectangle"), v_threshold=1.0, decay=0.5, threshold_adjust=True,
-               adaptive_reset=True, carry_memory=True)  # fmt: skip
-    cfg.update(switches)
+    adaptive_reset, carry_memory = switches
     x = torch.randn(3, 2, 5, dtype=torch.float64, requires_grad=True)
     v0 = torch.zeros(2, 5, dtype=torch.float64, requires_grad=True)
     m0 = torch.randn(2, 5, dtype=torch.float64, requires_grad=True)
     a, c = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (0.3, 0.7))
-    spikes, (vT, _), _ = backends.get_fused("arlif", backend)(x, (v0, m0), (a, c), False, **cfg)
+    spikes, vT, *_ = torch.ops.arlif.arlif_fwd(
+        x, v0, m0, a, c, 1.0, 0.5, True, adaptive_reset, carry_memory, 0, 1.0, False, backend
+    )
     (spikes.sum() + vT.sum()).backward()
     assert m0.grad is None
     assert x.grad is not None and v0.grad is not None
