@@ -98,6 +98,14 @@ def test_cli_bad_value_is_one_clear_line(capsys):
     assert "expects int" in err and "Traceback" not in err
 
 
+def test_unavailable_backend_fails_before_the_run_folder_is_made(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    out = tmp_path / "r"
+    assert cli(["train", "--backend", "triton", "--device", "cpu", "--out", str(out)]) == 2
+    assert "backend 'triton' is unavailable" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_missing_dataset_root_is_a_clear_error(tmp_path, capsys):
     assert cli(["train", "--dataset", "cifar10", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err

@@ -199,3 +199,10 @@ def set_backend(net: nn.Module, backend: str) -> None:
     backends.check_backend_name(backend)
     for mod in _neurons(net):
         mod.backend = backend
+
+
+def check_backends(net: nn.Module, device: torch.device | str) -> None:
+    """Raise :class:`arlif.ops.BackendUnavailableError` now if a neuron's backend cannot run on ``device``
+    (instead of at the first forward, e.g. before a training run creates its folder)."""
+    for mod in _neurons(net):
+        backends.resolve_backend(mod.neuron_kind, mod.backend, torch.device(device))

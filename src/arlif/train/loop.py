@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from ..data import build_datasets
 from ..errors import ArlifError, ConfigError
-from ..neurons import reset_net
+from ..neurons import check_backends, reset_net
 from . import distributed as D
 from .checkpoint import atomic_save, load_checkpoint
 from .config import RESUMABLE_OVERRIDES, TrainConfig, from_dict, save_config
@@ -130,6 +130,7 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm, verbose:
 
     shape = data_shape(info, train_set[0][0])
     model = build_model(cfg, shape).to(device)
+    check_backends(model, device)
     if dist.enabled and cfg.sync_bn:
         if device.type != "cuda":
             raise ConfigError("sync_bn needs CUDA (PyTorch's SyncBatchNorm is GPU-only); turn it off on CPU")
