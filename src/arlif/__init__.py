@@ -1,7 +1,7 @@
 """arlif: AR-LIF spiking neural networks in PyTorch."""
 
 from . import surrogate
-from .neurons import ARLIF, CLIF, LIF, PLIF, BaseNeuron, reset_net, set_backend, set_step_mode
+from .neurons import ARLIF, CLIF, LIF, PLIF, BaseNeuron, check_backends, reset_net, set_backend, set_step_mode
 
 __version__ = "0.1.0"
 
@@ -14,6 +14,7 @@ __all__ = [
     "reset_net",
     "set_step_mode",
     "set_backend",
+    "check_backends",
     "surrogate",
     "__version__",
 ]
