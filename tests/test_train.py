@@ -283,3 +283,16 @@ def test_configs_parse_and_build():
         H, W = shape["input_size"]
         out = model(torch.randn(1, 2, info.in_channels, H, W))
         assert out.shape == (1, 2, info.num_classes), path.name
+
+
+def test_eval_split_has_the_same_checks_as_training(tmp_path, capsys):
+    from arlif.data import build_split
+    from arlif.errors import DataError
+
+    with pytest.raises(DataError, match="no option"):
+        build_split("digits", None, train=False, colour=True)
+    out = tmp_path / "run"
+    args = ["train", "--epochs", "1", "--max-steps-per-epoch", "2", "--out", str(out), "--tensorboard", "false"]
+    assert cli(args) == 0
+    assert cli(["eval", str(out / "last.pt"), "--dataset", "cifar10"]) == 2
+    assert "needs --data-root" in capsys.readouterr().err

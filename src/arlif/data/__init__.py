@@ -10,7 +10,7 @@ from .cifar import CIFAR
 from .digits import Digits
 from .dvs import CIFAR10DVS, DVSGesture, EventFrames
 from .framing import event_counts, events_to_frames
-from .registry import DatasetInfo, build_datasets, dataset_names, get_dataset_info, register_dataset
+from .registry import DatasetInfo, build_datasets, build_split, dataset_names, get_dataset_info, register_dataset
 from .tiny_imagenet import TinyImageNet
 
 _DVS_OPTIONS = ("size", "cache_dir", "cache", "augment")
@@ -136,6 +136,7 @@ __all__ = [
     "FrameCache",
     "TinyImageNet",
     "build_datasets",
+    "build_split",
     "dataset_names",
     "event_counts",
     "events_to_frames",

@@ -60,15 +60,8 @@ def get_dataset_info(name: str) -> DatasetInfo:
     return _REGISTRY[key]
 
 
-def build_datasets(
-    name: str, root=None, T: int | None = None, **options
-) -> tuple[Dataset, Dataset, DatasetInfo]:
-    """Return ``(train_set, test_set, info)`` for a registered dataset.
-
-    Unknown ``options`` raise :class:`DataError` listing the accepted ones. A temporal dataset built
-    without ``T`` uses ``info.default_T``. When an option changes the sample size (e.g. ``size=`` of the
-    DVS sets), the returned ``info.input_size`` is the size of the samples actually produced.
-    """
+def _checked(name: str, root, T: int | None, options: dict) -> tuple[DatasetInfo, int | None]:
+    """The dataset's info and effective T, after checking the root, the options and T."""
     info = get_dataset_info(name)
     if info.needs_root and not root:
         where = f"\nGet it from {info.where}" if info.where else ""
@@ -86,6 +79,26 @@ def build_datasets(
         T = info.default_T
     if info.temporal and (T is None or int(T) < 1):
         raise DataError(f"dataset {info.name!r} is temporal and needs T >= 1 (frames per sample), got {T}")
+    return info, T
+
+
+def build_split(name: str, root=None, train: bool = False, T: int | None = None, **options):
+    """Return ``(dataset, info)`` for one split only (e.g. the test split for evaluation), with the checks
+    of :func:`build_datasets`."""
+    info, T = _checked(name, root, T, options)
+    return info.build(root, train=train, T=T, **options), info
+
+
+def build_datasets(
+    name: str, root=None, T: int | None = None, **options
+) -> tuple[Dataset, Dataset, DatasetInfo]:
+    """Return ``(train_set, test_set, info)`` for a registered dataset.
+
+    Unknown ``options`` raise :class:`DataError` listing the accepted ones. A temporal dataset built
+    without ``T`` uses ``info.default_T``. When an option changes the sample size (e.g. ``size=`` of the
+    DVS sets), the returned ``info.input_size`` is the size of the samples actually produced.
+    """
+    info, T = _checked(name, root, T, options)
     train = info.build(root, train=True, T=T, **options)
     test = info.build(root, train=False, T=T, **options)
     size = getattr(train, "input_size", None)

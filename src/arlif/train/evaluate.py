@@ -10,8 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..analysis.monitor import FiringRateMonitor
-from ..data import get_dataset_info
-from ..errors import DataError
+from ..data import build_split
 from ..neurons import reset_net
 from . import distributed as D
 from .checkpoint import load_checkpoint
@@ -73,10 +72,7 @@ def load_model(checkpoint, device: str | torch.device = "cpu", backend: str | No
 
 def test_split(cfg):
     """The test split of the config's dataset (only that split is built). Returns ``(dataset, info)``."""
-    info = get_dataset_info(cfg.dataset)
-    if info.needs_root and not cfg.data_root:
-        raise DataError(f"dataset {info.name!r} needs --data-root. Expected layout:\n{info.layout}")
-    return info.build(cfg.data_root, train=False, T=cfg.T, **cfg.dataset_options), info
+    return build_split(cfg.dataset, cfg.data_root, train=False, T=cfg.T, **cfg.dataset_options)
 
 
 def test_inputs(cfg, samples: int, batch_size: int, device) -> list[torch.Tensor]:
