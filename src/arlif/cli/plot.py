@@ -47,6 +47,8 @@ def run(args) -> int:
     from dataclasses import replace
     from pathlib import Path
 
+    import torch
+
     from arlif.analysis import FiringRateMonitor, plots
     from arlif.errors import ArlifError
     from arlif.neurons import BaseNeuron, reset_net
@@ -65,7 +67,7 @@ def run(args) -> int:
             cfg = replace(cfg, data_root=args.data_root)
         title = f"{cfg.model} + {cfg.neuron} on {cfg.dataset} (T={cfg.T})"
         if args.kind == "rates":
-            with FiringRateMonitor(model) as mon, __import__("torch").no_grad():
+            with FiringRateMonitor(model) as mon, torch.no_grad():
                 for x in test_inputs(cfg, args.samples, 64, "cpu"):
                     model(x)
                     reset_net(model)
