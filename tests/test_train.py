@@ -296,3 +296,12 @@ def test_eval_split_has_the_same_checks_as_training(tmp_path, capsys):
     assert cli(args) == 0
     assert cli(["eval", str(out / "last.pt"), "--dataset", "cifar10"]) == 2
     assert "needs --data-root" in capsys.readouterr().err
+
+
+def test_resume_continues_in_a_moved_run_folder(tmp_path):
+    train(_cfg(tmp_path, epochs=1))
+    moved = tmp_path / "moved"
+    (tmp_path / "run").rename(moved)
+    summary = train(None, resume=moved)
+    assert summary["out"] == str(moved) and (moved / "summary.json").is_file()
+    assert not (tmp_path / "run").exists()

@@ -76,9 +76,8 @@ def prepare_resume(resume: str | Path, overrides: dict | None) -> tuple[TrainCon
                 f"keys that may change: {sorted(RESUMABLE_OVERRIDES)}"
             )
         values[key] = value
-    values["out"] = values.get("out") or str(Path(ckpt["path"]).parent)
-    if overrides and "out" not in overrides:
-        values["out"] = str(Path(ckpt["path"]).parent)
+    # the run continues in the folder its checkpoint is in now (it may have been moved), unless told otherwise
+    values["out"] = (overrides or {}).get("out") or str(Path(ckpt["path"]).parent)
     return from_dict(values, f"checkpoint {ckpt['path']}"), ckpt
 
 
