@@ -205,6 +205,26 @@ def test_parameter_gradients_do_not_depend_on_threads():
     assert torch.equal(grads[0][0], grads[1][0]) and torch.equal(grads[0][1], grads[1][1])
 
 
+@pytest.mark.skipif("cpu" not in FUSED, reason="fused CPU kernels unavailable")
+@pytest.mark.parametrize("name", ["arlif", "arlif_pos_c", "arlif_no_carry", "arlif_no_ta"])
+def test_cpu_kernel_results_do_not_depend_on_position(name):
+    """The C++ kernels run full vectors with explicit SIMD code and the last neurons of a block (N % 16) with
+    scalar code: both must give the same bits, or results would depend on where a neuron sits (and the
+    backward's recompute on the forward's layout). 127 neurons (the last 15 scalar) vs 128 (all vectors)."""
+    x = _inputs([128], 48, torch.float32, seed=5)[0] * 1.5
+    w = torch.linspace(0.5, 1.5, x.numel()).view_as(x)
+    results = []
+    for n in (127, 128):
+        xi = x[:, :n].clone().requires_grad_()
+        mod = VARIANTS[name](backend="cpu", store_state=True)
+        s = mod(xi)
+        (s * w[:, :n]).sum().add(mod.v.sum()).backward()
+        seqs = [s, mod.v_seq] + ([mod.m_seq] if mod.m_seq is not None else [])
+        results.append([t.detach()[:, :127] for t in seqs] + [xi.grad[:, :127]])
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+
+
 # ---- torch.library integration ------------------------------------------------------------------------
 def _op_samples(backend):
     g = torch.Generator().manual_seed(0)

@@ -56,15 +56,24 @@ def _cpu_flags() -> str:
     return platform.processor() or platform.machine()
 
 
+def _accepts(cxx: str, flag: str, code: str = "int main(){}", link: bool = False) -> bool:
+    """Whether ``cxx`` compiles ``code`` with ``flag`` (and links it, with ``link``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = ["-o", os.path.join(tmp, "probe")] if link else ["-fsyntax-only"]
+        probe = subprocess.run([cxx, flag, "-x", "c++", "-", *out], input=code, capture_output=True, text=True)
+    return probe.returncode == 0
+
+
 def _march_flags(cxx: str) -> list[str]:
     """``-march=native`` where the compiler accepts it (gcc/clang on x86 and most ARM builds)."""
-    probe = subprocess.run(
-        [cxx, "-march=native", "-x", "c++", "-fsyntax-only", "-"],
-        input="int main(){}",
-        capture_output=True,
-        text=True,
-    )
-    return ["-march=native"] if probe.returncode == 0 else []
+    return ["-march=native"] if _accepts(cxx, "-march=native") else []
+
+
+def _openmp_flags(cxx: str) -> list[str]:
+    """``-fopenmp`` where the compiler has an OpenMP runtime to link (gcc: libgomp; clang only with libomp).
+    Without it the kernels start threads of their own (see ``parallel_blocks`` in cpu_kernels.cpp)."""
+    code = "#include <omp.h>\nint main(){ return omp_get_max_threads() > 0 ? 0 : 1; }"
+    return ["-fopenmp"] if _accepts(cxx, "-fopenmp", code, link=True) else []
 
 
 def cache_dir() -> Path:
@@ -87,7 +96,7 @@ def _build() -> ctypes.CDLL:
         raise BackendUnavailableError(unavailable_reason())
     source = SOURCE.read_bytes()
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
-    flags = FLAGS + _march_flags(cxx) + os.environ.get("ARLIF_CXXFLAGS", "").split()
+    flags = FLAGS + _march_flags(cxx) + _openmp_flags(cxx) + os.environ.get("ARLIF_CXXFLAGS", "").split()
     key = hashlib.sha256(
         b"\0".join([source, version.encode(), " ".join(flags).encode(), _cpu_flags().encode()])
     ).hexdigest()[:20]

@@ -32,6 +32,10 @@
 #include <type_traits>
 #include <vector>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #if defined(__GNUC__) && (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)))
 #include <immintrin.h>
 #endif
@@ -58,23 +62,46 @@ inline float fmadd(float a, float b, float c) { return __builtin_fmaf(a, b, c); 
 inline float fmadd(float a, float b, float c) { return a * b + c; }  // no fma unit: a libm call would be slow
 #endif
 
+// a·b + c for gradient arithmetic, fused where the target has an FMA unit. The state updates do not use
+// it: they keep the reference's separate multiply and add (-ffp-contract=off) so that spikes match it.
+inline float mad(float a, float b, float c) { return fmadd(a, b, c); }
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA) || defined(__aarch64__)
+inline double mad(double a, double b, double c) { return __builtin_fma(a, b, c); }
+#else
+inline double mad(double a, double b, double c) { return a * b + c; }
+#endif
+
+// The n values of a in double, summed in a fixed order (eight running lanes, then pairwise): vectorises,
+// where one running sum is a chain of dependent scalar adds, and stays independent of the thread count.
+template <typename F>
+inline double block_sum(const F* a, int64_t n) {
+    double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; ++j) lane[j] += static_cast<double>(a[i + j]);
+    for (int j = 0; i < n; ++i, ++j) lane[j] += static_cast<double>(a[i]);
+    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
 template <typename F>
 struct Math;
 
 template <>
 struct Math<float> {
-    // exp(x) for |x| <= 87 (callers clamp)
-    static inline float exp_in_range(float x) {
-        // round x·log2(e) to the nearest integer n by adding 1.5·2^23: the sum's low mantissa bits are n
-        const float k = fmadd(x, 1.44269504088896341f, 12582912.0f);
+    // exp(-x) for |x| <= 87 (callers clamp). The argument's negation is folded into the first fmas
+    // (exactly: negating is exact), which saves an instruction per call in the hot loops.
+    static inline float exp_neg(float x) {
+        // round -x·log2(e) to the nearest integer n by adding 1.5·2^23: the sum's low mantissa bits are n
+        const float k = fmadd(-x, 1.44269504088896341f, 12582912.0f);
         const float n = k - 12582912.0f;
-        float r = fmadd(n, -0.693359375f, x);  // ln 2 split into an exact high part and a low part
-        r = fmadd(n, 2.12194440054690583e-4f, r);
-        float p = 1.406124095e-3f;  // minimax on [-ln2/2, ln2/2], constant term fixed at 1
-        p = fmadd(p, r, 8.379011415e-3f);
-        p = fmadd(p, r, 4.166477546e-2f);
-        p = fmadd(p, r, 1.666636616e-1f);
-        p = fmadd(p, r, 5.000000596e-1f);
+        // r = -x - n·ln2 with one fma: ln 2 rounded to float is off by 1.9e-9, so r is off by at most
+        // |n|·1.9e-9 (1.1e-7 at the clamp of σ(m), |n| <= 126, where σ is within 1e-38 of 0 or 1; 5.5e-8 at the
+        // ±20 clamp of the x terms)
+        const float r = fmadd(n, -0.693147182464599609f, -x);
+        float p = 8.312505669891834e-3f;  // degree-5 minimax on [-ln2/2, ln2/2] (relative error 1.05e-7)
+        p = fmadd(p, r, 4.189009591937065e-2f);
+        p = fmadd(p, r, 1.6667114198207855e-1f);
+        p = fmadd(p, r, 4.99992311000824e-1f);
         p = fmadd(p, r, 1.0f);
         p = fmadd(p, r, 1.0f);
         // bits(k) = bits(1.5·2^23) + n, and bits(1.5·2^23) << 23 wraps to 0: 2^n = ((bits(k) + 127) << 23).
@@ -89,8 +116,8 @@ struct Math<float> {
     // x clamped to [-L, L] (L > 0) with integer operations on the bits: |x|'s bits are shifted by 2^23 - 1 so
     // that the NaNs wrap to negative int32 values, a signed min with L's (shifted) bits clamps the finite
     // magnitudes and leaves a NaN, then the shift is undone and x's sign put back. Float selects would not
-    // become min/max instructions (signed zeros and NaNs forbid it without -ffast-math) but a mask-and-blend
-    // sequence that is longer.
+    // become min/max instructions when vectorised (signed zeros and NaNs forbid it without -ffast-math) but a
+    // longer mask-and-blend sequence. The explicit vector code (vclamp_abs) uses min/max: same results.
     static inline float clamp_abs(float x, float L) {
         uint32_t bx, bl;
         std::memcpy(&bx, &x, sizeof bx);
@@ -103,7 +130,7 @@ struct Math<float> {
         return x;
     }
     // exp(-x) is clamped to [e^-87, e^87]: beyond that σ is within 2e-38 of 0 or 1 (absolute)
-    static inline float sigmoid(float x) { return 1.0f / (1.0f + exp_in_range(-clamp_abs(x, 87.0f))); }
+    static inline float sigmoid(float x) { return 1.0f / (1.0f + exp_neg(clamp_abs(x, 87.0f))); }
     // The input-only terms of one AR-LIF step from one division: with e = exp(-x), A = (1+e)(1+e²),
     // ec = exp(-c·x), B = 1 + ec and R = 1/(A·B): σ(x) = (1+e²)·B·R, tanh(x) = (1-e²)/(1+e²) =
     // (1-e²)(1+e)·B·R, σ(c·x) = A·R. x and c·x are clamped to ±20 so that A·B < 6e34 stays finite; there σ
@@ -111,11 +138,11 @@ struct Math<float> {
     template <bool CARRY>
     static inline void x_terms(float x, float c, float& sig, float& th, float& g) {
         const float xc = clamp_abs(x, 20.0f);
-        const float e = exp_in_range(-xc), e2 = e * e;
+        const float e = exp_neg(xc), e2 = e * e;
         const float a1 = 1.0f + e, a2 = 1.0f + e2;
         const float A = a1 * a2;
         if (CARRY) {
-            const float B = 1.0f + exp_in_range(-clamp_abs(c * x, 20.0f));
+            const float B = 1.0f + exp_neg(clamp_abs(c * x, 20.0f));
             const float R = 1.0f / (A * B);
             const float iA = B * R;
             sig = a2 * iA;
@@ -180,22 +207,37 @@ void surrogate_grad(int kind, F width, const F* u, F* out, int64_t n) {
     }
 }
 
-// Run fn(first_block, end_block) over all blocks on up to nthreads threads.
+// Run fn(first_block, end_block) over all blocks on up to nthreads threads, each taking one contiguous range.
+// Built with OpenMP (the default where the compiler supports it), the threads are those of the OpenMP runtime
+// that PyTorch itself uses: the dynamic loader reuses the libgomp.so.1 that torch has already loaded, so our
+// kernels and torch's operators share one pool. Threads of our own would compete for the cores with torch's
+// workers, which keep spinning for a while after every parallel torch operator (measured: the fused kernels
+// ran up to 1.5x slower inside a model than alone).
 template <typename Fn>
 void parallel_blocks(int64_t nblocks, int nthreads, Fn fn) {
-    int64_t nt = std::max<int64_t>(1, std::min<int64_t>(nthreads, nblocks));
+    const int64_t nt = std::max<int64_t>(1, std::min<int64_t>(nthreads, nblocks));
     if (nt == 1) {
         fn(0, nblocks);
         return;
     }
+#ifdef _OPENMP
+    #pragma omp parallel num_threads(static_cast<int>(nt))
+    {
+        const int64_t k = omp_get_thread_num(), got = omp_get_num_threads();
+        const int64_t per = (nblocks + got - 1) / got;
+        const int64_t b0 = k * per, b1 = std::min(nblocks, b0 + per);
+        if (b0 < b1) fn(b0, b1);
+    }
+#else
     std::vector<std::thread> pool;
-    int64_t per = (nblocks + nt - 1) / nt;
+    const int64_t per = (nblocks + nt - 1) / nt;
     for (int64_t k = 1; k < nt; ++k) {
-        int64_t b0 = k * per, b1 = std::min(nblocks, b0 + per);
+        const int64_t b0 = k * per, b1 = std::min(nblocks, b0 + per);
         if (b0 < b1) pool.emplace_back(fn, b0, b1);
     }
     fn(0, std::min(nblocks, per));
     for (auto& th : pool) th.join();
+#endif
 }
 
 inline int64_t block_len(int64_t b, int64_t N) { return std::min(BLOCK, N - b * BLOCK); }
@@ -215,6 +257,9 @@ inline int64_t scratch_stride(int64_t T) { return T * BLOCK + 48; }
 template <typename F, int K>
 inline void prefetch_block(const F* const (&seqs)[K], int64_t T, int64_t N, int64_t col, int64_t len, int rw) {
     constexpr int64_t line = 64 / sizeof(F);
+#ifdef ARLIF_NO_PREFETCH
+    return;
+#endif
     if (len <= 0) return;
     for (const F* p : seqs) {
         if (!p) continue;
@@ -257,42 +302,37 @@ struct ArlifArgs {
 constexpr int VW = 16;
 typedef __m512 vf;
 inline vf vfmadd(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+inline vf vfnmadd(vf a, vf b, vf c) { return _mm512_fnmadd_ps(a, b, c); }  // -(a·b) + c
+inline vf vfnmsub(vf a, vf b, vf c) { return _mm512_fnmsub_ps(a, b, c); }  // -(a·b) - c
 #else
 constexpr int VW = 8;
 typedef __m256 vf;
 inline vf vfmadd(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+inline vf vfnmadd(vf a, vf b, vf c) { return _mm256_fnmadd_ps(a, b, c); }
+inline vf vfnmsub(vf a, vf b, vf c) { return _mm256_fnmsub_ps(a, b, c); }
 #endif
 typedef uint32_t vu __attribute__((vector_size(sizeof(vf))));
-typedef int32_t vi __attribute__((vector_size(sizeof(vf))));
 #define ARLIF_LANES _Pragma("GCC unroll 8") for (int u = 0; u < U; ++u)
 
 inline vf vsplat(float a) { return vf{} + a; }
 
-inline vf vclamp_abs(vf x, float L) {  // Math<float>::clamp_abs
-#if defined(__AVX512DQ__)
-    // range, imm 0b0010: the smaller magnitude of x and L, with x's sign; it would turn a NaN into ±L, so
-    // NaN lanes take x back. Three instructions instead of five.
-    return _mm512_mask_mov_ps(_mm512_range_ps(x, vsplat(L), 0x2), _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
+inline vf vclamp_abs(vf x, float L) {  // Math<float>::clamp_abs: min then max, x second (NaN stays)
+#if defined(__AVX512F__)
+    return _mm512_max_ps(vsplat(-L), _mm512_min_ps(vsplat(L), x));
+#else
+    return _mm256_max_ps(vsplat(-L), _mm256_min_ps(vsplat(L), x));
 #endif
-    uint32_t bl;
-    std::memcpy(&bl, &L, sizeof bl);
-    const vu bx = (vu)x;
-    const vi mag = (vi)((bx & 0x7fffffffu) + 0x7fffffu);
-    const vi lim = (vi)(vu{} + (bl + 0x7fffffu));
-    return (vf)(((vu)(mag < lim ? mag : lim) - 0x7fffffu) | (bx & 0x80000000u));
 }
 
 template <int U>
-inline void vexp_in_range(const vf (&x)[U], vf (&out)[U]) {  // Math<float>::exp_in_range
+inline void vexp_neg(const vf (&x)[U], vf (&out)[U]) {  // Math<float>::exp_neg
     vf k[U], n[U], r[U], p[U];
-    ARLIF_LANES k[u] = vfmadd(x[u], vsplat(1.44269504088896341f), vsplat(12582912.0f));
+    ARLIF_LANES k[u] = vfnmadd(x[u], vsplat(1.44269504088896341f), vsplat(12582912.0f));  // -x·log2e + magic
     ARLIF_LANES n[u] = k[u] - 12582912.0f;
-    ARLIF_LANES r[u] = vfmadd(n[u], vsplat(-0.693359375f), x[u]);
-    ARLIF_LANES r[u] = vfmadd(n[u], vsplat(2.12194440054690583e-4f), r[u]);
-    ARLIF_LANES p[u] = vfmadd(vsplat(1.406124095e-3f), r[u], vsplat(8.379011415e-3f));
-    ARLIF_LANES p[u] = vfmadd(p[u], r[u], vsplat(4.166477546e-2f));
-    ARLIF_LANES p[u] = vfmadd(p[u], r[u], vsplat(1.666636616e-1f));
-    ARLIF_LANES p[u] = vfmadd(p[u], r[u], vsplat(5.000000596e-1f));
+    ARLIF_LANES r[u] = vfnmsub(n[u], vsplat(0.693147182464599609f), x[u]);  // -n·ln2 - x
+    ARLIF_LANES p[u] = vfmadd(vsplat(8.312505669891834e-3f), r[u], vsplat(4.189009591937065e-2f));
+    ARLIF_LANES p[u] = vfmadd(p[u], r[u], vsplat(1.6667114198207855e-1f));
+    ARLIF_LANES p[u] = vfmadd(p[u], r[u], vsplat(4.99992311000824e-1f));
     ARLIF_LANES p[u] = vfmadd(p[u], r[u], vsplat(1.0f));
     ARLIF_LANES p[u] = vfmadd(p[u], r[u], vsplat(1.0f));
 #if defined(__AVX512F__)
@@ -306,11 +346,11 @@ template <bool CARRY, int U>
 inline void vx_terms(const float* x, float c, float* tx, float* sx, float* g) {  // Math<float>::x_terms
     vf xv[U], e[U], ec[U], arg[U];
     ARLIF_LANES std::memcpy(&xv[u], x + u * VW, sizeof(vf));
-    ARLIF_LANES arg[u] = -vclamp_abs(xv[u], 20.0f);
-    vexp_in_range<U>(arg, e);
+    ARLIF_LANES arg[u] = vclamp_abs(xv[u], 20.0f);
+    vexp_neg<U>(arg, e);
     if (CARRY) {
-        ARLIF_LANES arg[u] = -vclamp_abs(c * xv[u], 20.0f);
-        vexp_in_range<U>(arg, ec);
+        ARLIF_LANES arg[u] = vclamp_abs(c * xv[u], 20.0f);
+        vexp_neg<U>(arg, ec);
     }
     vf e2[U], a1[U], a2[U], A[U], B[U], R[U], iA[U];
     ARLIF_LANES e2[u] = e[u] * e[u];
@@ -335,6 +375,54 @@ inline void vx_terms(const float* x, float c, float* tx, float* sx, float* g) { 
     ARLIF_LANES {
         const vf tu = ((1.0f - e2[u]) * a1[u]) * iA[u];
         std::memcpy(tx + u * VW, &tu, sizeof(vf));
+    }
+}
+
+inline vf vload(const float* p) {
+    vf r;
+    std::memcpy(&r, p, sizeof r);
+    return r;
+}
+inline void vstore(float* p, vf a) { std::memcpy(p, &a, sizeof a); }
+
+inline vf vsigmoid(vf x) {  // Math<float>::sigmoid
+    vf arg[1] = {vclamp_abs(x, 87.0f)}, e[1];
+    vexp_neg<1>(arg, e);
+    return 1.0f / (1.0f + e[0]);
+}
+
+// One AR-LIF step of VW neurons in explicit vectors: the operations of the scalar step in
+// arlif_fwd_blocks / arlif_bwd_blocks in the same order (so the same results bit for bit), with the
+// clamp of σ(m) as min/max and 2^n as scalef, which the auto-vectoriser does not find (48 -> ~35
+// instructions per vector). `v`, `m` are updated; returns u = H - θ and the spikes, and σ(m_t) unless SPEC.
+// V_t = H - S·(θ + σ(m_t)) is written V_t = S ? H - (θ + σ(m_t)) : H (the same value: 0·(θ + σ) = 0 for
+// finite θ). SPEC (the forward): σ(m_t) only matters where the neuron fires, where m_t = m' + σ(x), so
+// σ(m' + σ(x)) is computed before the spike is known, off the chain V_{t-1} -> S_t -> V_t that the
+// steps wait on. The backward's recompute needs σ(m_t) for every neuron and computes it after S_t.
+template <bool TA, bool AR, bool CARRY, bool SPEC>
+inline void varlif_step(vf& v, vf& m, vf x, const float* tx, const float* sx, const float* g, float decay,
+                        float vth, float ta, vf& u, vf& s, vf& sm) {
+    vf mp = vsplat(0.0f), sxv = vsplat(0.0f), sp = vsplat(0.0f);
+    if (AR) {
+        if (CARRY) {
+            const vf gv = vload(g);
+            mp = m * (m > 0.0f ? gv : 1.0f - gv);
+        }
+        sxv = vload(sx);
+        if (SPEC) sp = vsigmoid(mp + sxv);
+    }
+    const vf h = decay * v + x;
+    const vf theta = TA ? vth + ta * vload(tx) : vsplat(vth);
+    u = h - theta;
+    const auto spk = u >= 0.0f;
+    s = spk ? vsplat(1.0f) : vsplat(0.0f);
+    if (AR) {
+        const vf mn = spk ? mp + sxv : mp - sxv;
+        if (!SPEC) sp = sm = vsigmoid(mn);
+        v = spk ? h - (theta + sp) : h;
+        m = mn;
+    } else {
+        v = spk ? h - theta : h;
     }
 }
 #undef ARLIF_LANES
@@ -395,21 +483,34 @@ void arlif_fwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
             const F *__restrict__ tx_ = TX + t * BLOCK, *__restrict__ sx_ = SX + t * BLOCK,
                     *__restrict__ g_ = G + t * BLOCK;
             F* __restrict__ st = A.spikes + t * N + i0;
+            int64_t i = 0;
+#ifdef ARLIF_HAVE_VX_TERMS
+            if constexpr (std::is_same<F, float>::value) {
+                for (; i + VW <= n; i += VW) {
+                    vf vv = vload(v + i), mv = vload(m + i), u, s, sm;
+                    varlif_step<TA, AR, CARRY, true>(vv, mv, vload(xt + i), tx_ + i, sx_ + i, g_ + i, decay, vth, ta, u, s,
+                                                     sm);
+                    vstore(v + i, vv);
+                    if (AR) vstore(m + i, mv);
+                    vstore(st + i, s);
+                }
+            }
+#endif
             #pragma GCC ivdep
-            for (int64_t i = 0; i < n; ++i) {
+            for (; i < n; ++i) {
                 const F h = decay * v[i] + xt[i];
                 const F theta = TA ? vth + ta * tx_[i] : vth;
-                const F s = (h - theta) >= F(0) ? F(1) : F(0);
+                const bool spk = (h - theta) >= F(0);
                 if (AR) {
                     F mp = F(0);
                     if (CARRY) mp = m[i] * (m[i] > F(0) ? g_[i] : F(1) - g_[i]);
-                    const F mn = mp + (F(2) * s - F(1)) * sx_[i];
-                    v[i] = h - s * (theta + M::sigmoid(mn));
+                    const F mn = spk ? mp + sx_[i] : mp - sx_[i];
+                    v[i] = spk ? h - (theta + M::sigmoid(mn)) : h;  // = H - S·(θ + σ(m_t)), see varlif_step
                     m[i] = mn;
                 } else {
-                    v[i] = h - s * theta;
+                    v[i] = spk ? h - theta : h;
                 }
-                st[i] = s;
+                st[i] = spk ? F(1) : F(0);
             }
             if (A.vseq) std::memcpy(A.vseq + t * N + i0, v, n * sizeof(F));
             if (AR && A.mseq) std::memcpy(A.mseq + t * N + i0, m, n * sizeof(F));
@@ -453,8 +554,23 @@ void arlif_bwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
             const F *__restrict__ tx_ = TX + t * BLOCK, *__restrict__ sx_ = SX + t * BLOCK,
                     *__restrict__ g_ = G + t * BLOCK;
             F *__restrict__ u_ = U + t * BLOCK, *__restrict__ mp_ = MP + t * BLOCK, *__restrict__ sm_ = SM + t * BLOCK;
+            int64_t i = 0;
+#ifdef ARLIF_HAVE_VX_TERMS
+            if constexpr (std::is_same<F, float>::value) {
+                for (; i + VW <= n; i += VW) {
+                    vf vv = vload(v + i), mv = vload(m + i), u, s, sm;
+                    if (AR && CARRY) vstore(mp_ + i, mv);
+                    varlif_step<TA, AR, CARRY, false>(vv, mv, vload(xt + i), tx_ + i, sx_ + i, g_ + i, decay, vth, ta, u, s,
+                                               sm);
+                    vstore(u_ + i, u);
+                    if (AR) vstore(sm_ + i, sm);
+                    vstore(v + i, vv);
+                    if (AR) vstore(m + i, mv);
+                }
+            }
+#endif
             #pragma GCC ivdep
-            for (int64_t i = 0; i < n; ++i) {
+            for (; i < n; ++i) {
                 const F h = decay * v[i] + xt[i];
                 const F theta = TA ? vth + ta * tx_[i] : vth;
                 const F u = h - theta;
@@ -466,13 +582,13 @@ void arlif_bwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
                         mp_[i] = m[i];
                         mp = m[i] * (m[i] > F(0) ? g_[i] : F(1) - g_[i]);
                     }
-                    const F mn = mp + (F(2) * s - F(1)) * sx_[i];
+                    const F mn = s > F(0) ? mp + sx_[i] : mp - sx_[i];
                     const F sm = M::sigmoid(mn);
                     sm_[i] = sm;
-                    v[i] = h - s * (theta + sm);
+                    v[i] = s > F(0) ? h - (theta + sm) : h;
                     m[i] = mn;
                 } else {
-                    v[i] = h - s * theta;
+                    v[i] = s > F(0) ? h - theta : h;
                 }
             }
         }
@@ -501,36 +617,38 @@ void arlif_bwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
             F* __restrict__ gxt = A.gx + off;
             #pragma GCC ivdep
             for (int64_t i = 0; i < n; ++i) {
+                // gradient arithmetic with fused multiply-adds (mad): fewer instructions, and the spikes are
+                // already fixed by the recompute above, so the one rounding instead of two changes nothing else
                 const F s = u_[i] >= F(0) ? F(1) : F(0);
                 const F tx = tx_[i];
-                const F theta = TA ? vth + ta * tx : vth;
+                const F theta = TA ? mad(ta, tx, vth) : vth;
                 const F gV = gv[i];
                 F gS, gmn = F(0);
                 if (AR) {
                     const F sm = sm_[i];
-                    gmn = gm[i] - gV * s * (sm * (F(1) - sm));
-                    gS = gst[i] - gV * (theta + sm) + gmn * (F(2) * sx_[i]);
+                    gmn = mad(-gV * s, mad(-sm, sm, sm), gm[i]);  // σ'(m) = σ - σ²
+                    gS = mad(gmn, F(2) * sx_[i], mad(-gV, theta + sm, gst[i]));
                 } else {
-                    gS = gst[i] - gV * theta;
+                    gS = mad(-gV, theta, gst[i]);
                 }
                 const F gu = gS * sg[i];
                 const F gh = gV + gu;
                 F gx = gh;
                 if (TA) {
                     const F gth = -gu - gV * s;
-                    gx += gth * (ta * (F(1) - tx * tx));
-                    acc_a[i] += gth * tx;
+                    gx = mad(gth, mad(-ta * tx, tx, ta), gx);  // ta·(1 - tanh²(x))
+                    acc_a[i] = mad(gth, tx, acc_a[i]);
                 }
                 if (AR) {
                     const F sx = sx_[i];
-                    gx += gmn * (F(2) * s - F(1)) * (sx * (F(1) - sx));
+                    gx = mad(s > F(0) ? gmn : -gmn, mad(-sx, sx, sx), gx);
                     if (CARRY) {
                         const F mp = mp_[i], g = g_[i];
                         const bool pos = mp > F(0);
                         const F gk = gmn * mp;
-                        const F dz = (pos ? gk : -gk) * (g * (F(1) - g));  // d/d(c·x)
-                        gx += dz * c;
-                        acc_c[i] += dz * xt[i];
+                        const F dz = (pos ? gk : -gk) * mad(-g, g, g);  // d/d(c·x)
+                        gx = mad(dz, c, gx);
+                        acc_c[i] = mad(dz, xt[i], acc_c[i]);
                         gm[i] = gmn * (pos ? g : F(1) - g);
                     } else {
                         gm[i] = F(0);
@@ -545,14 +663,8 @@ void arlif_bwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
         if (A.gm0)
             #pragma GCC ivdep
             for (int64_t i = 0; i < n; ++i) A.gm0[i0 + i] = gm[i];
-        double sa = 0.0, sc = 0.0;
-        #pragma GCC ivdep
-        for (int64_t i = 0; i < n; ++i) {
-            sa += static_cast<double>(acc_a[i]);
-            sc += static_cast<double>(acc_c[i]);
-        }
-        if (A.part_a) A.part_a[b] = sa;
-        if (A.part_c) A.part_c[b] = sc;
+        if (A.part_a) A.part_a[b] = block_sum(acc_a, n);
+        if (A.part_c) A.part_c[b] = block_sum(acc_c, n);
     }
 }
 
@@ -687,11 +799,7 @@ void leaky_bwd_blocks(const LeakyArgs<F>& A, int64_t b0, int64_t b1) {
         }
         #pragma GCC ivdep
         for (int64_t i = 0; i < n; ++i) A.gv0[i0 + i] = gv[i];
-        if (A.part_k) {
-            double sk = 0.0;
-            for (int64_t i = 0; i < n; ++i) sk += static_cast<double>(acc[i]);
-            A.part_k[b] = sk;
-        }
+        if (A.part_k) A.part_k[b] = block_sum(acc, n);
     }
 }
 
