@@ -171,18 +171,18 @@ struct Math<double> {
 template <typename F>
 void surrogate_grad(int kind, F width, const F* u, F* out, int64_t n) {
     switch (kind) {
-        case 0: {  // rectangle
-            const F half = width / F(2);
+        case 0: {  // rectangle: 1/α inside the window (the reference's 1/α, not a division per element)
+            const F half = width / F(2), inv = F(1) / width;
             #pragma GCC ivdep
-            for (int64_t i = 0; i < n; ++i) out[i] = (std::abs(u[i]) <= half ? F(1) : F(0)) / width;
+            for (int64_t i = 0; i < n; ++i) out[i] = std::abs(u[i]) <= half ? inv : F(0);
             break;
         }
-        case 1: {  // triangle
-            const F w2 = width * width;
+        case 1: {  // triangle: a multiply by 1/γ² instead of a division per element (within an ulp)
+            const F inv_w2 = F(1) / (width * width);
             #pragma GCC ivdep
             for (int64_t i = 0; i < n; ++i) {
                 F d = width - std::abs(u[i]);
-                out[i] = (d > F(0) ? d : F(0)) / w2;
+                out[i] = (d > F(0) ? d : F(0)) * inv_w2;
             }
             break;
         }
@@ -619,15 +619,16 @@ void arlif_bwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
             for (int64_t i = 0; i < n; ++i) {
                 // gradient arithmetic with fused multiply-adds (mad): fewer instructions, and the spikes are
                 // already fixed by the recompute above, so the one rounding instead of two changes nothing else
-                const F s = u_[i] >= F(0) ? F(1) : F(0);
+                // (selects on the spike instead of products with S ∈ {0, 1}: the multiply unit is the busy one)
+                const bool spk = u_[i] >= F(0);
                 const F tx = tx_[i];
                 const F theta = TA ? mad(ta, tx, vth) : vth;
                 const F gV = gv[i];
                 F gS, gmn = F(0);
                 if (AR) {
                     const F sm = sm_[i];
-                    gmn = mad(-gV * s, mad(-sm, sm, sm), gm[i]);  // σ'(m) = σ - σ²
-                    gS = mad(gmn, F(2) * sx_[i], mad(-gV, theta + sm, gst[i]));
+                    gmn = spk ? mad(-gV, mad(-sm, sm, sm), gm[i]) : gm[i];  // σ'(m) = σ - σ²
+                    gS = mad(gmn + gmn, sx_[i], mad(-gV, theta + sm, gst[i]));
                 } else {
                     gS = mad(-gV, theta, gst[i]);
                 }
@@ -635,13 +636,13 @@ void arlif_bwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
                 const F gh = gV + gu;
                 F gx = gh;
                 if (TA) {
-                    const F gth = -gu - gV * s;
+                    const F gth = spk ? -gu - gV : -gu;
                     gx = mad(gth, mad(-ta * tx, tx, ta), gx);  // ta·(1 - tanh²(x))
                     acc_a[i] = mad(gth, tx, acc_a[i]);
                 }
                 if (AR) {
                     const F sx = sx_[i];
-                    gx = mad(s > F(0) ? gmn : -gmn, mad(-sx, sx, sx), gx);
+                    gx = mad(spk ? gmn : -gmn, mad(-sx, sx, sx), gx);
                     if (CARRY) {
                         const F mp = mp_[i], g = g_[i];
                         const bool pos = mp > F(0);
