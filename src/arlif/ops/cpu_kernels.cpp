@@ -14,15 +14,17 @@
 // result does not depend on the number of threads.
 //
 // Performance (float32): LIF is bound by memory (its rows are read a few cache lines at a time, so every
-// kernel prefetches the next block); AR-LIF by its three exponentials and two divisions per element and
-// step, which the backward's recompute pays again. The AR-LIF forward computes the input-only terms
-// σ(x), tanh(x), σ(c·x) of a whole block first (arlif_x_terms: independent iterations, explicit vectors
-// with four interleaved chains where the target has AVX-512 or AVX2+FMA), then the state recurrence.
-// Measured on a 2-vCPU AVX-512 (AMD EPYC) machine, [8, 524288] float32, one thread, forward + backward:
-// 29 ms before this layout (fused loop, Taylor exp, three divisions) and ~17.5 ms after, against ~7.5 ms
-// for LIF. Tried without gain: explicit/interleaved vectors for the state loop, σ(m' + σ(x)) off the spike
-// chain, -funroll-loops / -fschedule-insns, BLOCK 64 or 256, adding 2^n to the exponent bits instead of
-// multiplying (also loses NaN payloads).
+// kernel prefetches the next block); AR-LIF by its arithmetic: three exponentials and two divisions per
+// element and step, which the backward's recompute pays again, on the fused multiply-add units. The AR-LIF
+// kernels compute the input-only terms σ(x), tanh(x), σ(c·x) of a whole block first (arlif_x_terms:
+// independent iterations, explicit vectors with four interleaved chains where the target has AVX-512 or
+// AVX2+FMA), then the state recurrence (varlif_step: explicit vectors too). Measured on a 2-vCPU Zen 4
+// (AVX-512) machine, [8, 524288] float32, one thread, data in cache, forward + backward: 29 ms with a fused
+// loop, Taylor exp and three divisions; 15.5 ms with the x-terms loop; 11.7 ms now (explicit state step,
+// degree-5 exp, fmas in the BPTT), against 3.2 ms for LIF. Tried without gain: reciprocal approximations
+// instead of divisions, both candidates σ(m' ± σ(x)) before the spike in the backward, -funroll-loops /
+// -fschedule-insns / -fno-trapping-math, BLOCK 64 or 256, prefetching further ahead or row by row, AVX2
+// instead of AVX-512, adding 2^n to the exponent bits instead of scalef (the same speed).
 
 #include <algorithm>
 #include <cmath>
@@ -257,9 +259,6 @@ inline int64_t scratch_stride(int64_t T) { return T * BLOCK + 48; }
 template <typename F, int K>
 inline void prefetch_block(const F* const (&seqs)[K], int64_t T, int64_t N, int64_t col, int64_t len, int rw) {
     constexpr int64_t line = 64 / sizeof(F);
-#ifdef ARLIF_NO_PREFETCH
-    return;
-#endif
     if (len <= 0) return;
     for (const F* p : seqs) {
         if (!p) continue;
