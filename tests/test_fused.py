@@ -208,9 +208,9 @@ def test_parameter_gradients_do_not_depend_on_threads():
 @pytest.mark.skipif("cpu" not in FUSED, reason="fused CPU kernels unavailable")
 @pytest.mark.parametrize("name", ["arlif", "arlif_pos_c", "arlif_no_carry", "arlif_no_ta"])
 def test_cpu_kernel_results_do_not_depend_on_position(name):
-    """The C++ kernels run full vectors with explicit SIMD code and the last neurons of a block (N % 16) with
-    scalar code: both must give the same bits, or results would depend on where a neuron sits (and the
-    backward's recompute on the forward's layout). 127 neurons (the last 15 scalar) vs 128 (all vectors)."""
+    """The C++ kernels run full vectors with explicit SIMD code and the neurons of a block after its last full
+    vector with scalar code: both must give the same bits, or results would depend on where a neuron sits (and
+    the backward's recompute on the forward's layout). 127 neurons (the last 15 scalar) vs 128 (all vectors)."""
     x = _inputs([128], 48, torch.float32, seed=5)[0] * 1.5
     w = torch.linspace(0.5, 1.5, x.numel()).view_as(x)
     results = []

@@ -390,8 +390,8 @@ inline vf vsigmoid(vf x) {  // Math<float>::sigmoid
     return 1.0f / (1.0f + e[0]);
 }
 
-// One AR-LIF step of VW neurons in explicit vectors: the operations of the scalar step in
-// arlif_fwd_blocks / arlif_bwd_blocks in the same order (so the same results bit for bit), with the
+// One AR-LIF step of VW neurons in explicit vectors: the operations of the scalar step (arlif_step, below)
+// in the same order (so the same results bit for bit), with the
 // clamp of σ(m) as min/max and 2^n as scalef, which the auto-vectoriser does not find (48 -> ~35
 // instructions per vector). `v`, `m` are updated; returns u = H - θ and the spikes, and σ(m_t) unless SPEC.
 // V_t = H - S·(θ + σ(m_t)) is written V_t = S ? H - (θ + σ(m_t)) : H (the same value: 0·(θ + σ) = 0 for
@@ -428,6 +428,29 @@ inline void varlif_step(vf& v, vf& m, vf x, const float* tx, const float* sx, co
 #define ARLIF_HAVE_VX_TERMS 1
 #endif
 
+// One AR-LIF step of one neuron: the scalar twin of varlif_step (float64, and the neurons of a block after its
+// last full vector), shared by the forward and the backward's recompute so that both take the same steps.
+// `v`, `m` are updated; returns u = H - θ, the spike and σ(m_t) (AR only). tx, sx, g point at this step's
+// input terms and are read only where the switches use them.
+template <typename F, bool TA, bool AR, bool CARRY>
+inline void arlif_step(F& v, F& m, F x, const F* tx, const F* sx, const F* g, F decay, F vth, F ta, F& u, bool& spk,
+                       F& sm) {
+    const F h = decay * v + x;
+    const F theta = TA ? vth + ta * *tx : vth;
+    u = h - theta;
+    spk = u >= F(0);
+    if (AR) {
+        F mp = F(0);
+        if (CARRY) mp = m * (m > F(0) ? *g : F(1) - *g);
+        const F mn = spk ? mp + *sx : mp - *sx;
+        sm = Math<F>::sigmoid(mn);
+        v = spk ? h - (theta + sm) : h;  // = H - S·(θ + σ(m_t)), see varlif_step
+        m = mn;
+    } else {
+        v = spk ? h - theta : h;
+    }
+}
+
 template <typename F, bool TA, bool AR, bool CARRY>
 void arlif_x_terms(const F* x, int64_t T, int64_t N, int64_t n, F c, F* TX, F* SX, F* G) {
     for (int64_t t = 0; t < T; ++t) {
@@ -454,7 +477,6 @@ void arlif_x_terms(const F* x, int64_t T, int64_t N, int64_t n, F c, F* TX, F* S
 
 template <typename F, bool TA, bool AR, bool CARRY>
 void arlif_fwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
-    using M = Math<F>;
     // scalars in locals: the compiler cannot prove that stores through the output pointers leave A alone
     const int64_t N = A.N, T = A.T;
     const F ta = A.ta, c = A.c, vth = A.vth, decay = A.decay;
@@ -487,8 +509,8 @@ void arlif_fwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
             if constexpr (std::is_same<F, float>::value) {
                 for (; i + VW <= n; i += VW) {
                     vf vv = vload(v + i), mv = vload(m + i), u, s, sm;
-                    varlif_step<TA, AR, CARRY, true>(vv, mv, vload(xt + i), tx_ + i, sx_ + i, g_ + i, decay, vth, ta, u, s,
-                                                     sm);
+                    varlif_step<TA, AR, CARRY, true>(vv, mv, vload(xt + i), tx_ + i, sx_ + i, g_ + i, decay, vth,
+                                                     ta, u, s, sm);
                     vstore(v + i, vv);
                     if (AR) vstore(m + i, mv);
                     vstore(st + i, s);
@@ -497,18 +519,9 @@ void arlif_fwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
 #endif
             #pragma GCC ivdep
             for (; i < n; ++i) {
-                const F h = decay * v[i] + xt[i];
-                const F theta = TA ? vth + ta * tx_[i] : vth;
-                const bool spk = (h - theta) >= F(0);
-                if (AR) {
-                    F mp = F(0);
-                    if (CARRY) mp = m[i] * (m[i] > F(0) ? g_[i] : F(1) - g_[i]);
-                    const F mn = spk ? mp + sx_[i] : mp - sx_[i];
-                    v[i] = spk ? h - (theta + M::sigmoid(mn)) : h;  // = H - S·(θ + σ(m_t)), see varlif_step
-                    m[i] = mn;
-                } else {
-                    v[i] = spk ? h - theta : h;
-                }
+                F u, sm = F(0);
+                bool spk;
+                arlif_step<F, TA, AR, CARRY>(v[i], m[i], xt[i], tx_ + i, sx_ + i, g_ + i, decay, vth, ta, u, spk, sm);
                 st[i] = spk ? F(1) : F(0);
             }
             if (A.vseq) std::memcpy(A.vseq + t * N + i0, v, n * sizeof(F));
@@ -521,7 +534,6 @@ void arlif_fwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
 
 template <typename F, bool TA, bool AR, bool CARRY>
 void arlif_bwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
-    using M = Math<F>;
     const int64_t N = A.N, T = A.T;
     const F ta = A.ta, c = A.c, vth = A.vth, decay = A.decay;
     // per-step intermediates of one block, recomputed here instead of saved by the forward
@@ -559,8 +571,8 @@ void arlif_bwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
                 for (; i + VW <= n; i += VW) {
                     vf vv = vload(v + i), mv = vload(m + i), u, s, sm;
                     if (AR && CARRY) vstore(mp_ + i, mv);
-                    varlif_step<TA, AR, CARRY, false>(vv, mv, vload(xt + i), tx_ + i, sx_ + i, g_ + i, decay, vth, ta, u, s,
-                                               sm);
+                    varlif_step<TA, AR, CARRY, false>(vv, mv, vload(xt + i), tx_ + i, sx_ + i, g_ + i, decay, vth,
+                                                      ta, u, s, sm);
                     vstore(u_ + i, u);
                     if (AR) vstore(sm_ + i, sm);
                     vstore(v + i, vv);
@@ -570,25 +582,12 @@ void arlif_bwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
 #endif
             #pragma GCC ivdep
             for (; i < n; ++i) {
-                const F h = decay * v[i] + xt[i];
-                const F theta = TA ? vth + ta * tx_[i] : vth;
-                const F u = h - theta;
-                const F s = u >= F(0) ? F(1) : F(0);
+                F u, sm = F(0);
+                bool spk;
+                if (AR && CARRY) mp_[i] = m[i];
+                arlif_step<F, TA, AR, CARRY>(v[i], m[i], xt[i], tx_ + i, sx_ + i, g_ + i, decay, vth, ta, u, spk, sm);
                 u_[i] = u;
-                if (AR) {
-                    F mp = F(0);
-                    if (CARRY) {
-                        mp_[i] = m[i];
-                        mp = m[i] * (m[i] > F(0) ? g_[i] : F(1) - g_[i]);
-                    }
-                    const F mn = s > F(0) ? mp + sx_[i] : mp - sx_[i];
-                    const F sm = M::sigmoid(mn);
-                    sm_[i] = sm;
-                    v[i] = s > F(0) ? h - (theta + sm) : h;
-                    m[i] = mn;
-                } else {
-                    v[i] = s > F(0) ? h - theta : h;
-                }
+                if (AR) sm_[i] = sm;
             }
         }
         // 2. BPTT over the block, last step first
