@@ -305,10 +305,32 @@ def test_cpu_backend_on_other_devices_is_an_error():
 def test_cpu_backend_without_compiler_is_an_error(monkeypatch):
     monkeypatch.setattr(cpu_build, "_lib", None)
     monkeypatch.setattr(cpu_build, "compiler", lambda: None)
+    monkeypatch.setattr(backends, "_WARNED", set())
     with pytest.raises(BackendUnavailableError, match="no C\\+\\+ compiler"):
         PLIF(backend="cpu")(torch.randn(2, 3))
-    # auto falls back to the reference only because that is its documented choice, not silently for 'cpu'
-    assert backends.resolve_backend("plif", "auto", torch.device("cpu")) == "torch"
+    # auto falls back to the reference because that is its documented choice, and says so (once)
+    with pytest.warns(RuntimeWarning, match="per-step reference: no C\\+\\+ compiler"):
+        assert backends.resolve_backend("plif", "auto", torch.device("cpu")) == "torch"
+
+
+def test_failed_kernel_build_is_reported_before_the_first_forward(monkeypatch, tmp_path):
+    # a compiler that exists but cannot build (a broken toolchain): 'cpu' names the failure at once, 'auto'
+    # warns and runs the reference instead of raising from inside its first forward
+    broken = tmp_path / "broken-c++"
+    broken.write_text("#!/bin/sh\necho 'fatal error: no toolchain here' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv("ARLIF_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(cpu_build, "_lib", None)
+    monkeypatch.setattr(cpu_build, "_error", None)
+    monkeypatch.setattr(cpu_build, "compiler", lambda: str(broken))
+    monkeypatch.setattr(backends, "_WARNED", set())
+    with pytest.raises(BackendUnavailableError, match="building the fused CPU kernels failed(.|\\n)*no toolchain here"):
+        backends.resolve_backend("lif", "cpu", torch.device("cpu"))
+    x = torch.randn(3, 2, 4)
+    with pytest.warns(RuntimeWarning, match="per-step reference: building the fused CPU kernels failed"):
+        out = LIF(backend="auto")(x)
+    torch.testing.assert_close(out, LIF(backend="torch")(x))
+    assert "cpu" not in available_backends("lif", "cpu")
 
 
 def test_auto_prefers_the_fused_cpu_kernels():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -21,8 +22,11 @@ import torch
 BACKEND_NAMES = ("auto", "torch", "cpu", "triton")
 
 _FUSED: dict[str, dict[str, Callable]] = {}
-# optional per-(neuron, backend) probes: () -> None when usable, else the reason (e.g. no C++ compiler)
-_PROBES: dict[tuple[str, str], Callable[[], str | None]] = {}
+# optional per-(neuron, backend) probes: (build) -> None when usable, else the reason (e.g. no C++ compiler);
+# with build=True the probe may build or load the implementation now to find out
+_PROBES: dict[tuple[str, str], Callable[[bool], str | None]] = {}
+# reasons already reported by a warning of backend="auto" (once each)
+_WARNED: set[str] = set()
 
 
 class BackendUnavailableError(RuntimeError):
@@ -36,12 +40,13 @@ def check_backend_name(name: str) -> str:
 
 
 def register_fused(
-    neuron: str, backend: str, fn: Callable, unavailable: Callable[[], str | None] | None = None
+    neuron: str, backend: str, fn: Callable, unavailable: Callable[[bool], str | None] | None = None
 ) -> None:
     """Register ``fn`` as the ``backend`` implementation of ``neuron`` ("arlif", "lif", "plif", "clif").
 
-    ``unavailable``, if given, is a cheap probe returning ``None`` when the implementation can run here
-    and otherwise the reason (shown in the error of :func:`resolve_backend`)."""
+    ``unavailable``, if given, is a probe returning ``None`` when the implementation can run here and
+    otherwise the reason (shown in the error of :func:`resolve_backend`). It takes ``build``: False asks for
+    a cheap check, True allows building or loading the implementation now to be sure."""
     if backend not in ("cpu", "triton"):
         raise ValueError(f"fused backends are 'cpu' or 'triton', got {backend!r}")
     _FUSED.setdefault(neuron, {})[backend] = fn
@@ -57,8 +62,9 @@ def triton_importable() -> bool:
     return importlib.util.find_spec("triton") is not None
 
 
-def _why_unavailable(neuron: str, backend: str, device: torch.device) -> str | None:
-    """``None`` when ``backend`` can run ``neuron`` on ``device``, else the reason."""
+def _why_unavailable(neuron: str, backend: str, device: torch.device, build: bool = False) -> str | None:
+    """``None`` when ``backend`` can run ``neuron`` on ``device``, else the reason (``build``: see
+    :func:`register_fused`)."""
     if backend == "torch":
         return None
     if backend not in _FUSED.get(neuron, {}):
@@ -75,7 +81,7 @@ def _why_unavailable(neuron: str, backend: str, device: torch.device) -> str | N
         if device.type not in ("cpu", "cuda"):
             return f"backend 'triton' does not support device {device}"
     probe = _PROBES.get((neuron, backend))
-    return probe() if probe is not None else None
+    return probe(build) if probe is not None else None
 
 
 def available_backends(neuron: str, device: torch.device | str = "cpu") -> list[str]:
@@ -90,11 +96,19 @@ def resolve_backend(neuron: str, backend: str, device: torch.device) -> str:
     """Turn a requested backend name into the one that will run, or raise a clear error."""
     check_backend_name(backend)
     if backend == "auto":
-        # interpreted Triton is a correctness tool, never the fast path
-        if device.type == "cpu":
-            return "cpu" if _why_unavailable(neuron, "cpu", device) is None else "torch"
-        return available_backends(neuron, device)[0]
-    why = _why_unavailable(neuron, backend, device)
+        # the fused backend of the device; interpreted Triton (CPU tensors) is a correctness tool, never the fast path
+        fast = {"cpu": "cpu", "cuda": "triton"}.get(device.type)
+        if fast is None:
+            return "torch"
+        why = _why_unavailable(neuron, fast, device, build=True)
+        if why is None:
+            return fast
+        if why not in _WARNED:
+            # the documented choice of "auto", but said once: the reference is several times slower
+            _WARNED.add(why)
+            warnings.warn(f"backend='auto' runs the per-step reference: {why}", RuntimeWarning, stacklevel=3)
+        return "torch"
+    why = _why_unavailable(neuron, backend, device, build=True)
     if why is not None:
         raise BackendUnavailableError(
             f"backend {backend!r} is unavailable for {neuron}: {why}. "

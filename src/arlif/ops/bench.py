@@ -164,7 +164,7 @@ def run_bench(neurons=NEURONS, backend_names=("torch", "cpu", "triton"), shape=(
         key = _spec(neuron, tdtype, device)[0]
         for backend in backend_names:
             if backend != "torch":
-                why = backends._why_unavailable(key, backend, torch.device(device))
+                why = backends._why_unavailable(key, backend, torch.device(device), build=True)
                 if why is not None:
                     if not skip_unavailable:
                         backends.resolve_backend(key, backend, torch.device(device))

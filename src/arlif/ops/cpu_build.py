@@ -81,8 +81,15 @@ def cache_dir() -> Path:
     return Path(root) / "kernels"
 
 
-def unavailable_reason() -> str | None:
-    """Why the CPU kernels cannot be used here (cheap check: no build), or ``None``."""
+def unavailable_reason(build: bool = False) -> str | None:
+    """Why the CPU kernels cannot be used here, or ``None``. Without ``build`` a cheap check (is there a
+    compiler?); with ``build`` the library is built and loaded now if it is not yet, so that a failing build
+    is reported here rather than at the first forward."""
+    if build and _lib is None and _error is None and compiler() is not None:
+        try:
+            load()
+        except BackendUnavailableError:
+            pass  # _error holds the reason
     if _error is not None:
         return _error
     if _lib is None and compiler() is None:

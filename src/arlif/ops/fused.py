@@ -492,10 +492,10 @@ def _clif(backend: str):
     return fused_clif
 
 
-def _cpu_unavailable() -> str | None:
+def _cpu_unavailable(build: bool) -> str | None:
     from . import cpu_build
 
-    return cpu_build.unavailable_reason()
+    return cpu_build.unavailable_reason(build)
 
 
 for _name, _factory in (("arlif", _arlif), ("lif", _lif), ("plif", _plif), ("clif", _clif)):
