@@ -813,9 +813,22 @@ struct ClifArgs {
     F width;
 };
 
+// One CLIF step of one neuron, shared by the forward and the backward's recompute so that both take the
+// same steps: `v`, `m` are updated; returns u = H - V_th, q = σ(H/τ) and σ(m_t).
+template <typename F>
+inline void clif_step(F& v, F& m, F x, F kc, F tau, F vth, F& u, F& q, F& sm) {
+    const F h = v * kc + x;
+    q = Math<F>::sigmoid(h / tau);
+    u = h - vth;
+    const F s = u >= F(0) ? F(1) : F(0);
+    const F mn = m * q + s;  // m' + S with m' = m·σ(H/τ)
+    sm = Math<F>::sigmoid(mn);
+    v = h - s * (vth + sm);
+    m = mn;
+}
+
 template <typename F>
 void clif_fwd_blocks(const ClifArgs<F>& A, int64_t b0, int64_t b1) {
-    using M = Math<F>;
     const int64_t N = A.N;
     const F kc = A.kc, tau = A.tau, vth = A.vth;
     F v[BLOCK], m[BLOCK];
@@ -833,13 +846,9 @@ void clif_fwd_blocks(const ClifArgs<F>& A, int64_t b0, int64_t b1) {
             F* __restrict__ st = A.spikes + t * N + i0;
             #pragma GCC ivdep
             for (int64_t i = 0; i < n; ++i) {
-                const F h = v[i] * kc + xt[i];
-                const F mp = m[i] * M::sigmoid(h / tau);
-                const F s = (h - vth) >= F(0) ? F(1) : F(0);
-                const F mn = mp + s;
-                v[i] = h - s * (vth + M::sigmoid(mn));
-                m[i] = mn;
-                st[i] = s;
+                F u, q, sm;
+                clif_step(v[i], m[i], xt[i], kc, tau, vth, u, q, sm);
+                st[i] = u >= F(0) ? F(1) : F(0);
             }
             if (A.vseq) std::memcpy(A.vseq + t * N + i0, v, n * sizeof(F));
             if (A.mseq) std::memcpy(A.mseq + t * N + i0, m, n * sizeof(F));
@@ -851,7 +860,6 @@ void clif_fwd_blocks(const ClifArgs<F>& A, int64_t b0, int64_t b1) {
 
 template <typename F>
 void clif_bwd_blocks(const ClifArgs<F>& A, int64_t b0, int64_t b1) {
-    using M = Math<F>;
     const int64_t N = A.N, T = A.T;
     const F kc = A.kc, tau = A.tau, vth = A.vth;
     std::vector<F> scratch(4 * T * BLOCK);
@@ -874,18 +882,8 @@ void clif_bwd_blocks(const ClifArgs<F>& A, int64_t b0, int64_t b1) {
               *__restrict__ mp_ = MP + t * BLOCK, *__restrict__ sm_ = SM + t * BLOCK;
             #pragma GCC ivdep
             for (int64_t i = 0; i < n; ++i) {
-                const F h = v[i] * kc + xt[i];
-                const F q = M::sigmoid(h / tau);
-                const F u = h - vth;
-                const F s = u >= F(0) ? F(1) : F(0);
-                const F mn = m[i] * q + s;
-                const F sm = M::sigmoid(mn);
-                u_[i] = u;
-                q_[i] = q;
                 mp_[i] = m[i];
-                sm_[i] = sm;
-                v[i] = h - s * (vth + sm);
-                m[i] = mn;
+                clif_step(v[i], m[i], xt[i], kc, tau, vth, u_[i], q_[i], sm_[i]);
             }
         }
         #pragma GCC ivdep
