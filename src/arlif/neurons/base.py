@@ -146,13 +146,16 @@ class BaseNeuron(nn.Module):
     def multi_step_forward(self, x_seq: Tensor) -> Tensor:
         """All steps: ``x_seq`` [T, B, ...] -> spikes [T, B, ...]; stores the final state."""
         self._check_input(x_seq, 2, "[T, B, ...] (time first)")
-        states = self._initial_states(x_seq[0])
         backend = backends.resolve_backend(self.neuron_kind, self.backend, x_seq.device)
         if backend == "torch":
+            states = self._initial_states(x_seq[0])
             spikes, final, seqs = run_steps(
                 self._step_fn(), x_seq, states, self._params(), keep_states=self.store_state, **self._config()
             )
         else:
+            # a state still at rest stays None: the fused ops start it at zero without a tensor to make,
+            # read and keep for backward
+            states = self._current_state(x_seq[0])
             fused = backends.get_fused(self.neuron_kind, backend)
             spikes, final, seqs = fused(x_seq, states, self._params(), self.store_state, **self._config())
         for name, st in zip(self.state_names, final):

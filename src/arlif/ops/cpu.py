@@ -1,7 +1,8 @@
 """Host side of the fused CPU kernels: tensors in, raw pointers to ``cpu_kernels.cpp`` (via ctypes) out.
 
 Every function here takes flattened, time-first tensors (``x`` is ``[T, N]``, states are ``[N]``) and
-returns fresh tensors. Computation runs in float64 for float64 input and in float32 otherwise; spikes and
+returns fresh tensors. An initial state given as None is zero (no tensor is made for it), and its gradient
+comes back as None. Computation runs in float64 for float64 input and in float32 otherwise; spikes and
 state sequences come back in the input dtype, final states and state gradients in the compute dtype.
 The functions have the same signatures as their Triton twins in :mod:`arlif.ops.triton_impl`;
 :mod:`arlif.ops.fused` picks one by backend name.
@@ -73,7 +74,7 @@ def arlif_forward(x, v0, m0, a, c, vth, decay, ta_on, ar, carry, keep):
 
 
 def arlif_backward(gs, gvT, gmT, gvseq, gmseq, x, v0, m0, a, c, vth, decay, ta_on, ar, carry, kind, width):
-    """Returns ``(grad_x [x.dtype], grad_v0, grad_m0 | None, dL/dtanh(a), dL/dc)`` (compute dtype)."""
+    """Returns ``(grad_x [x.dtype], grad_v0 | None, grad_m0 | None, dL/dtanh(a), dL/dc)`` (compute dtype)."""
     lib = cpu_build.load()
     cd = compute_dtype(x.dtype)
     xc, v0 = _prep(x, cd), _prep(v0, cd)
@@ -84,7 +85,7 @@ def arlif_backward(gs, gvT, gmT, gvseq, gmseq, x, v0, m0, a, c, vth, decay, ta_o
     ta = float(torch.tanh(a.detach().to(cd)).item()) if ta_on else 0.0
     cv = _scalar(c, cd) if (ar and carry) else 0.0
     gx = torch.empty_like(xc)
-    gv0 = torch.empty(N, dtype=cd)
+    gv0 = torch.empty(N, dtype=cd) if v0 is not None else None
     gm0 = torch.empty(N, dtype=cd) if m0 is not None else None
     part_a, part_c = _partials(N), _partials(N)
     getattr(lib, f"arlif_bwd_{_suffix(cd)}")(
@@ -113,7 +114,7 @@ def leaky_forward(x, v0, k, vth, hard, keep):
 
 
 def leaky_backward(gs, gvT, gvseq, x, v0, k, vth, hard, kind, width, need_k):
-    """Returns ``(grad_x [x.dtype], grad_v0, dL/dk | None)``."""
+    """Returns ``(grad_x [x.dtype], grad_v0 | None, dL/dk | None)``."""
     lib = cpu_build.load()
     cd = compute_dtype(x.dtype)
     xc, v0 = _prep(x, cd), _prep(v0, cd)
@@ -121,7 +122,7 @@ def leaky_backward(gs, gvT, gvseq, x, v0, k, vth, hard, kind, width, need_k):
     T, N = xc.shape
     kv = float(k.item()) if isinstance(k, Tensor) else float(k)
     gx = torch.empty_like(xc)
-    gv0 = torch.empty(N, dtype=cd)
+    gv0 = torch.empty(N, dtype=cd) if v0 is not None else None
     part_k = _partials(N) if need_k else None
     getattr(lib, f"leaky_bwd_{_suffix(cd)}")(
         _ptr(gs), _ptr(gvT), _ptr(gvseq), _ptr(xc), _ptr(v0), T, N, kv, vth, int(hard), kind, width,
@@ -148,14 +149,14 @@ def clif_forward(x, v0, m0, vth, tau, keep):
 
 
 def clif_backward(gs, gvT, gmT, gvseq, gmseq, x, v0, m0, vth, tau, kind, width):
-    """Returns ``(grad_x [x.dtype], grad_v0, grad_m0 | None)``."""
+    """Returns ``(grad_x [x.dtype], grad_v0 | None, grad_m0 | None)``."""
     lib = cpu_build.load()
     cd = compute_dtype(x.dtype)
     xc, v0, m0 = _prep(x, cd), _prep(v0, cd), _prep(m0, cd)
     gs, gvT, gmT, gvseq, gmseq = (_prep(g, cd) for g in (gs, gvT, gmT, gvseq, gmseq))
     T, N = xc.shape
     gx = torch.empty_like(xc)
-    gv0 = torch.empty(N, dtype=cd)
+    gv0 = torch.empty(N, dtype=cd) if v0 is not None else None
     gm0 = torch.empty(N, dtype=cd) if m0 is not None else None
     getattr(lib, f"clif_bwd_{_suffix(cd)}")(
         _ptr(gs), _ptr(gvT), _ptr(gmT), _ptr(gvseq), _ptr(gmseq), _ptr(xc), _ptr(v0), _ptr(m0), T, N,

@@ -283,12 +283,12 @@ inline void prefetch_next(const F* const (&seqs)[K], int64_t t, int64_t N, int64
 // ================================================================================================
 template <typename F>
 struct ArlifArgs {
-    const F *x, *v0, *m0;                     // m0 may be null (zeros)
+    const F *x, *v0, *m0;                     // v0, m0 may be null (zeros)
     int64_t T, N;
     F ta, c, vth, decay;                      // ta = tanh(a)
     F *spikes, *vT, *mT, *vseq, *mseq;        // forward outputs (mT, vseq, mseq may be null)
     const F *gs, *gvT, *gmT, *gvseq, *gmseq;  // backward inputs (all but gs may be null)
-    F *gx, *gv0, *gm0;                        // backward outputs (gm0 may be null)
+    F *gx, *gv0, *gm0;                        // backward outputs (gv0, gm0 may be null)
     double *part_a, *part_c;                  // per-block partial sums (may be null)
     int kind;
     F width;
@@ -498,7 +498,7 @@ void arlif_fwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
         const int64_t i0 = b * BLOCK, n = block_len(b, N);
         #pragma GCC ivdep
         for (int64_t i = 0; i < n; ++i) {
-            v[i] = A.v0[i0 + i];
+            v[i] = A.v0 ? A.v0[i0 + i] : F(0);
             m[i] = A.m0 ? A.m0[i0 + i] : F(0);
         }
         if (TA || AR) arlif_x_terms<F, TA, AR, CARRY>(A.x + i0, T, N, n, c, TX, SX, G);
@@ -555,7 +555,7 @@ void arlif_bwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
         const int64_t i0 = b * BLOCK, n = block_len(b, N);
         #pragma GCC ivdep
         for (int64_t i = 0; i < n; ++i) {
-            v[i] = A.v0[i0 + i];
+            v[i] = A.v0 ? A.v0[i0 + i] : F(0);
             m[i] = A.m0 ? A.m0[i0 + i] : F(0);
         }
         // 1. forward again, keeping what the reverse pass needs
@@ -659,8 +659,9 @@ void arlif_bwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
                 gxt[i] = gx;
             }
         }
-        #pragma GCC ivdep
-        for (int64_t i = 0; i < n; ++i) A.gv0[i0 + i] = gv[i];
+        if (A.gv0)
+            #pragma GCC ivdep
+            for (int64_t i = 0; i < n; ++i) A.gv0[i0 + i] = gv[i];
         if (A.gm0)
             #pragma GCC ivdep
             for (int64_t i = 0; i < n; ++i) A.gm0[i0 + i] = gm[i];
@@ -696,12 +697,12 @@ void arlif_run(const ArlifArgs<F>& A, int ta_on, int ar, int carry, int nthreads
 // ================================================================================================
 template <typename F>
 struct LeakyArgs {
-    const F *x, *v0;
+    const F *x, *v0;  // v0 may be null (zeros)
     int64_t T, N;
     F k, vth;
     F *spikes, *vT, *vseq;
     const F *gs, *gvT, *gvseq;
-    F *gx, *gv0;
+    F *gx, *gv0;      // gv0 may be null
     double* part_k;  // per-block partial sums of dL/dk (PLIF), may be null
     int kind;
     F width;
@@ -715,7 +716,7 @@ void leaky_fwd_blocks(const LeakyArgs<F>& A, int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
         const int64_t i0 = b * BLOCK, n = block_len(b, N);
         #pragma GCC ivdep
-        for (int64_t i = 0; i < n; ++i) v[i] = A.v0[i0 + i];
+        for (int64_t i = 0; i < n; ++i) v[i] = A.v0 ? A.v0[i0 + i] : F(0);
         for (int64_t t = 0; t < A.T; ++t) {
             prefetch_next<F, 1>({A.x}, t, N, b, b1, 0);
             prefetch_next<F, 2>({A.spikes, A.vseq}, t, N, b, b1, 1);
@@ -745,7 +746,7 @@ void leaky_bwd_blocks(const LeakyArgs<F>& A, int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
         const int64_t i0 = b * BLOCK, n = block_len(b, N);
         #pragma GCC ivdep
-        for (int64_t i = 0; i < n; ++i) v[i] = A.v0[i0 + i];
+        for (int64_t i = 0; i < n; ++i) v[i] = A.v0 ? A.v0[i0 + i] : F(0);
         for (int64_t t = 0; t < T; ++t) {
             prefetch_next<F, 3>({A.x, A.gs, A.gvseq}, t, N, b, b1, 0);
             const F* __restrict__ xt = A.x + t * N + i0;
@@ -792,8 +793,9 @@ void leaky_bwd_blocks(const LeakyArgs<F>& A, int64_t b0, int64_t b1) {
                 gxt[i] = gh;
             }
         }
-        #pragma GCC ivdep
-        for (int64_t i = 0; i < n; ++i) A.gv0[i0 + i] = gv[i];
+        if (A.gv0)
+            #pragma GCC ivdep
+            for (int64_t i = 0; i < n; ++i) A.gv0[i0 + i] = gv[i];
         if (A.part_k) A.part_k[b] = block_sum(acc, n);
     }
 }
@@ -803,12 +805,12 @@ void leaky_bwd_blocks(const LeakyArgs<F>& A, int64_t b0, int64_t b1) {
 // ================================================================================================
 template <typename F>
 struct ClifArgs {
-    const F *x, *v0, *m0;
+    const F *x, *v0, *m0;  // v0, m0 may be null (zeros)
     int64_t T, N;
     F kc, tau, vth;  // kc = 1 - 1/τ
     F *spikes, *vT, *mT, *vseq, *mseq;
     const F *gs, *gvT, *gmT, *gvseq, *gmseq;
-    F *gx, *gv0, *gm0;
+    F *gx, *gv0, *gm0;     // gv0, gm0 may be null
     int kind;
     F width;
 };
@@ -836,7 +838,7 @@ void clif_fwd_blocks(const ClifArgs<F>& A, int64_t b0, int64_t b1) {
         const int64_t i0 = b * BLOCK, n = block_len(b, N);
         #pragma GCC ivdep
         for (int64_t i = 0; i < n; ++i) {
-            v[i] = A.v0[i0 + i];
+            v[i] = A.v0 ? A.v0[i0 + i] : F(0);
             m[i] = A.m0 ? A.m0[i0 + i] : F(0);
         }
         for (int64_t t = 0; t < A.T; ++t) {
@@ -872,7 +874,7 @@ void clif_bwd_blocks(const ClifArgs<F>& A, int64_t b0, int64_t b1) {
         const int64_t i0 = b * BLOCK, n = block_len(b, N);
         #pragma GCC ivdep
         for (int64_t i = 0; i < n; ++i) {
-            v[i] = A.v0[i0 + i];
+            v[i] = A.v0 ? A.v0[i0 + i] : F(0);
             m[i] = A.m0 ? A.m0[i0 + i] : F(0);
         }
         for (int64_t t = 0; t < T; ++t) {
@@ -917,8 +919,9 @@ void clif_bwd_blocks(const ClifArgs<F>& A, int64_t b0, int64_t b1) {
                 gxt[i] = gh;
             }
         }
-        #pragma GCC ivdep
-        for (int64_t i = 0; i < n; ++i) A.gv0[i0 + i] = gv[i];
+        if (A.gv0)
+            #pragma GCC ivdep
+            for (int64_t i = 0; i < n; ++i) A.gv0[i0 + i] = gv[i];
         if (A.gm0)
             #pragma GCC ivdep
             for (int64_t i = 0; i < n; ++i) A.gm0[i0 + i] = gm[i];

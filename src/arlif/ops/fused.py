@@ -14,9 +14,10 @@ The ``backend`` argument (``"cpu"`` or ``"triton"``) picks the implementation: :
 ``TRITON_INTERPRET=1``). Both have the same contract, so this file only adapts shapes and dtypes and wires
 autograd.
 
-Memory: the forward saves only ``x`` and the initial state (``v0``, and ``m0`` when it is carried in);
-the backward recomputes the forward, so a float32 AR-LIF keeps ``4 + 4·k/T`` bytes per element for
-backward (k = number of initial states) instead of ~47 for the per-step autograd loop.
+Memory: the forward saves only ``x`` and the initial states it was given: ``v0`` and ``m0`` are optional
+(None = zeros, a fresh neuron's state, which the modules pass without making a tensor for it). The backward
+recomputes the forward, so a float32 AR-LIF keeps 4 bytes per element for backward when it starts from
+rest, and ``4 + 4·k/T`` with k given initial states, instead of ~47 for the per-step autograd loop.
 
 Dtypes: the computation runs in float64 for float64 input and in float32 otherwise (bf16/fp16 inputs,
 autocast). Spikes and state sequences are returned in the input dtype; final states are returned in the
@@ -98,6 +99,11 @@ def _state_grad(g: Tensor | None, t: Tensor | None, like: Tensor) -> Tensor:
     return _empty(like) if (t is None or g is None) else g.reshape(t.shape).to(t.dtype)
 
 
+def _fake_grad(t: Tensor | None, like: Tensor) -> Tensor:
+    """Fake gradient of the optional initial state ``t`` (see :func:`_state_grad`)."""
+    return like.new_empty(0) if t is None else torch.empty_like(t)
+
+
 def _setup_context(n_tensors: int, has_m0: bool = False):
     """``setup_context`` for a forward op whose inputs are ``n_tensors`` tensors, the configuration its
     backward op takes, ``keep_states`` and ``backend`` (``has_m0``: the third input is the optional ``m0``)."""
@@ -137,7 +143,7 @@ def _spike_grad(g: Tensor | None, x: Tensor) -> Tensor:
 @torch.library.custom_op("arlif::arlif_fwd", mutates_args=())
 def arlif_fwd(
     x: Tensor,
-    v0: Tensor,
+    v0: Tensor | None,
     m0: Tensor | None,
     a: Tensor,
     c: Tensor,
@@ -151,7 +157,7 @@ def arlif_fwd(
     keep_states: bool,
     backend: str,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """AR-LIF over all steps. ``x`` [T, *S]; ``v0``, ``m0`` [*S] (``m0=None``: zeros).
+    """AR-LIF over all steps. ``x`` [T, *S]; ``v0``, ``m0`` [*S] (None: zeros).
 
     Returns ``(spikes [T,*S], v_T [*S], m_T [*S], v_seq [T,*S], m_seq [T,*S])``; ``m_T``/``m_seq`` are
     empty without ``adaptive_reset`` and the sequences are empty without ``keep_states``."""
@@ -178,7 +184,7 @@ def arlif_bwd(
     grad_v_seq: Tensor | None,
     grad_m_seq: Tensor | None,
     x: Tensor,
-    v0: Tensor,
+    v0: Tensor | None,
     m0: Tensor | None,
     a: Tensor,
     c: Tensor,
@@ -191,8 +197,8 @@ def arlif_bwd(
     width: float,
     backend: str,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """BPTT of :func:`arlif_fwd`: ``(grad_x, grad_v0, grad_m0, grad_a, grad_c)`` (``grad_m0`` empty
-    when ``m0`` is None). Recomputes the forward from ``x`` and the initial state."""
+    """BPTT of :func:`arlif_fwd`: ``(grad_x, grad_v0, grad_m0, grad_a, grad_c)`` (a state's gradient is
+    empty when the state is None). Recomputes the forward from ``x`` and the initial state."""
     T = x.shape[0]
     cd = _cd(x.dtype)
     gx, gv0, gm0, g_ta, gc = _impl(backend).arlif_backward(
@@ -202,14 +208,13 @@ def arlif_bwd(
     )  # fmt: skip
     ta = torch.tanh(a.detach().to(cd))
     grad_a = (g_ta * (1 - ta * ta)).to(a.dtype)
-    return gx.reshape(x.shape), _state_grad(gv0, v0, v0), _state_grad(gm0, m0, v0), grad_a, gc.to(c.dtype)
+    return gx.reshape(x.shape), _state_grad(gv0, v0, x), _state_grad(gm0, m0, x), grad_a, gc.to(c.dtype)
 
 
 @arlif_bwd.register_fake
 def _(grad_spikes, grad_v, grad_m, grad_v_seq, grad_m_seq, x, v0, m0, a, c, v_threshold, decay,
       threshold_adjust, adaptive_reset, carry_memory, surrogate, width, backend):  # fmt: skip
-    gm0 = torch.empty_like(m0) if m0 is not None else v0.new_empty(0)
-    return torch.empty_like(x), torch.empty_like(v0), gm0, torch.empty_like(a), torch.empty_like(c)
+    return torch.empty_like(x), _fake_grad(v0, x), _fake_grad(m0, x), torch.empty_like(a), torch.empty_like(c)
 
 
 _ARLIF_CONFIG = ("v_threshold", "decay", "threshold_adjust", "adaptive_reset", "carry_memory",
@@ -239,7 +244,7 @@ torch.library.register_autograd("arlif::arlif_fwd", _arlif_backward, setup_conte
 @torch.library.custom_op("arlif::lif_fwd", mutates_args=())
 def lif_fwd(
     x: Tensor,
-    v0: Tensor,
+    v0: Tensor | None,
     v_threshold: float,
     decay: float,
     hard_reset: bool,
@@ -267,7 +272,7 @@ def lif_bwd(
     grad_v: Tensor | None,
     grad_v_seq: Tensor | None,
     x: Tensor,
-    v0: Tensor,
+    v0: Tensor | None,
     v_threshold: float,
     decay: float,
     hard_reset: bool,
@@ -281,12 +286,12 @@ def lif_bwd(
         grad_spikes.reshape(T, -1), _flat(grad_v), _seq_or_none(grad_v_seq, T), x.reshape(T, -1), _flat(v0),
         decay, v_threshold, hard_reset, surrogate, width, False,
     )  # fmt: skip
-    return gx.reshape(x.shape), _state_grad(gv0, v0, v0)
+    return gx.reshape(x.shape), _state_grad(gv0, v0, x)
 
 
 @lif_bwd.register_fake
 def _(grad_spikes, grad_v, grad_v_seq, x, v0, v_threshold, decay, hard_reset, surrogate, width, backend):
-    return torch.empty_like(x), torch.empty_like(v0)
+    return torch.empty_like(x), _fake_grad(v0, x)
 
 
 def _lif_backward(ctx, g_spikes, g_v, g_vseq):
@@ -307,7 +312,7 @@ def _plif_leak(w: Tensor, cd: torch.dtype) -> Tensor:
 @torch.library.custom_op("arlif::plif_fwd", mutates_args=())
 def plif_fwd(
     x: Tensor,
-    v0: Tensor,
+    v0: Tensor | None,
     w: Tensor,
     v_threshold: float,
     surrogate: int,
@@ -334,7 +339,7 @@ def plif_bwd(
     grad_v: Tensor | None,
     grad_v_seq: Tensor | None,
     x: Tensor,
-    v0: Tensor,
+    v0: Tensor | None,
     w: Tensor,
     v_threshold: float,
     surrogate: int,
@@ -350,12 +355,12 @@ def plif_bwd(
     )  # fmt: skip
     sw = torch.sigmoid(w.detach().to(cd))
     grad_w = (-gk * sw * (1 - sw)).to(w.dtype)
-    return gx.reshape(x.shape), _state_grad(gv0, v0, v0), grad_w
+    return gx.reshape(x.shape), _state_grad(gv0, v0, x), grad_w
 
 
 @plif_bwd.register_fake
 def _(grad_spikes, grad_v, grad_v_seq, x, v0, w, v_threshold, surrogate, width, backend):
-    return torch.empty_like(x), torch.empty_like(v0), torch.empty_like(w)
+    return torch.empty_like(x), _fake_grad(v0, x), torch.empty_like(w)
 
 
 def _plif_backward(ctx, g_spikes, g_v, g_vseq):
@@ -372,7 +377,7 @@ torch.library.register_autograd("arlif::plif_fwd", _plif_backward, setup_context
 @torch.library.custom_op("arlif::clif_fwd", mutates_args=())
 def clif_fwd(
     x: Tensor,
-    v0: Tensor,
+    v0: Tensor | None,
     m0: Tensor | None,
     v_threshold: float,
     tau: float,
@@ -402,7 +407,7 @@ def clif_bwd(
     grad_v_seq: Tensor | None,
     grad_m_seq: Tensor | None,
     x: Tensor,
-    v0: Tensor,
+    v0: Tensor | None,
     m0: Tensor | None,
     v_threshold: float,
     tau: float,
@@ -410,21 +415,20 @@ def clif_bwd(
     width: float,
     backend: str,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """BPTT of :func:`clif_fwd`: ``(grad_x, grad_v0, grad_m0)`` (``grad_m0`` empty when m0 is None)."""
+    """BPTT of :func:`clif_fwd`: ``(grad_x, grad_v0, grad_m0)`` (empty for a state given as None)."""
     T = x.shape[0]
     gx, gv0, gm0 = _impl(backend).clif_backward(
         grad_spikes.reshape(T, -1), _flat(grad_v), _flat(grad_m), _seq_or_none(grad_v_seq, T),
         _seq_or_none(grad_m_seq, T), x.reshape(T, -1), _flat(v0), _flat(m0), v_threshold, tau, surrogate,
         width,
     )  # fmt: skip
-    return gx.reshape(x.shape), _state_grad(gv0, v0, v0), _state_grad(gm0, m0, v0)
+    return gx.reshape(x.shape), _state_grad(gv0, v0, x), _state_grad(gm0, m0, x)
 
 
 @clif_bwd.register_fake
 def _(grad_spikes, grad_v, grad_m, grad_v_seq, grad_m_seq, x, v0, m0, v_threshold, tau, surrogate,
       width, backend):  # fmt: skip
-    gm0 = torch.empty_like(m0) if m0 is not None else v0.new_empty(0)
-    return torch.empty_like(x), torch.empty_like(v0), gm0
+    return torch.empty_like(x), _fake_grad(v0, x), _fake_grad(m0, x)
 
 
 def _clif_backward(ctx, g_spikes, g_v, g_m, g_vseq, g_mseq):

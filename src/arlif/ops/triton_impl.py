@@ -98,6 +98,13 @@ def _load_or_zero(ptr, mask, HAS: tl.constexpr, like):
 
 
 @triton.jit
+def _initial_v(v0_ptr, c_ptr, offs, mask, HAS_V0: tl.constexpr):
+    """Initial ``V`` of this program's neurons in the compute dtype (that of the constants ``c_ptr``); zeros
+    when there is no ``v0``."""
+    return _load_or_zero(v0_ptr + offs, mask, HAS_V0, tl.zeros_like(offs).to(tl.load(c_ptr).dtype))
+
+
+@triton.jit
 def _store_partial(ptr, pid, acc, mask):
     """This program's sum of ``acc`` over its valid neurons."""
     tl.store(ptr + pid, tl.sum(tl.where(mask, acc, 0.0), axis=0))
@@ -142,9 +149,9 @@ def _arlif_step(v, m, xi, vth, decay, ta, cc, TA: tl.constexpr, AR: tl.constexpr
 
 
 @triton.jit
-def _arlif_init(v0_ptr, m0_ptr, a_ptr, cp_ptr, c_ptr, offs, mask, HAS_M0: tl.constexpr):
+def _arlif_init(v0_ptr, m0_ptr, a_ptr, cp_ptr, c_ptr, offs, mask, HAS_V0: tl.constexpr, HAS_M0: tl.constexpr):
     """Initial ``(V, m)`` of this program's neurons and the constants ``(V_th, λ, tanh a, c)``."""
-    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    v = _initial_v(v0_ptr, c_ptr, offs, mask, HAS_V0)
     m = _load_or_zero(m0_ptr + offs, mask, HAS_M0, v)
     vth = tl.load(c_ptr)
     decay = tl.load(c_ptr + 1)
@@ -153,10 +160,10 @@ def _arlif_init(v0_ptr, m0_ptr, a_ptr, cp_ptr, c_ptr, offs, mask, HAS_M0: tl.con
 
 @triton.jit
 def _arlif_fwd_kernel(x_ptr, v0_ptr, m0_ptr, a_ptr, cp_ptr, c_ptr, s_ptr, vT_ptr, mT_ptr, vseq_ptr, mseq_ptr,
-                      T, N, TA: tl.constexpr, AR: tl.constexpr, CARRY: tl.constexpr, HAS_M0: tl.constexpr,
-                      KEEP: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
+                      T, N, TA: tl.constexpr, AR: tl.constexpr, CARRY: tl.constexpr, HAS_V0: tl.constexpr,
+                      HAS_M0: tl.constexpr, KEEP: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
     _pid, offs, mask = _block(N, BLOCK)
-    v, m, vth, decay, ta, cc = _arlif_init(v0_ptr, m0_ptr, a_ptr, cp_ptr, c_ptr, offs, mask, HAS_M0)
+    v, m, vth, decay, ta, cc = _arlif_init(v0_ptr, m0_ptr, a_ptr, cp_ptr, c_ptr, offs, mask, HAS_V0, HAS_M0)
     cdt = v.dtype
     p = offs
     for _t in range(T):
@@ -176,11 +183,11 @@ def _arlif_fwd_kernel(x_ptr, v0_ptr, m0_ptr, a_ptr, cp_ptr, c_ptr, s_ptr, vT_ptr
 @triton.jit
 def _arlif_bwd_kernel(gs_ptr, gvT_ptr, gmT_ptr, gvseq_ptr, gmseq_ptr, x_ptr, v0_ptr, m0_ptr, a_ptr, cp_ptr,
                       c_ptr, sv_ptr, sm_ptr, gx_ptr, gv0_ptr, gm0_ptr, pa_ptr, pc_ptr, T, N, last,
-                      TA: tl.constexpr, AR: tl.constexpr, CARRY: tl.constexpr, HAS_M0: tl.constexpr,
-                      HAS_GVT: tl.constexpr, HAS_GMT: tl.constexpr, HAS_GVSEQ: tl.constexpr,
+                      TA: tl.constexpr, AR: tl.constexpr, CARRY: tl.constexpr, HAS_V0: tl.constexpr,
+                      HAS_M0: tl.constexpr, HAS_GVT: tl.constexpr, HAS_GMT: tl.constexpr, HAS_GVSEQ: tl.constexpr,
                       HAS_GMSEQ: tl.constexpr, KIND: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
     pid, offs, mask = _block(N, BLOCK)
-    v, m, vth, decay, ta, cc = _arlif_init(v0_ptr, m0_ptr, a_ptr, cp_ptr, c_ptr, offs, mask, HAS_M0)
+    v, m, vth, decay, ta, cc = _arlif_init(v0_ptr, m0_ptr, a_ptr, cp_ptr, c_ptr, offs, mask, HAS_V0, HAS_M0)
     cdt = v.dtype
     # 1. forward again; keep V_{t-1} (and m_{t-1}) in the scratch buffers
     p = offs
@@ -233,7 +240,8 @@ def _arlif_bwd_kernel(gs_ptr, gvT_ptr, gmT_ptr, gvseq_ptr, gmseq_ptr, x_ptr, v0_
         gv = decay * gh
         tl.store(gx_ptr + p, gx.to(gx_ptr.dtype.element_ty), mask=mask)
         p -= N
-    tl.store(gv0_ptr + offs, gv, mask=mask)
+    if HAS_V0:
+        tl.store(gv0_ptr + offs, gv, mask=mask)
     if HAS_M0:
         tl.store(gm0_ptr + offs, gm, mask=mask)
     _store_partial(pa_ptr, pid, acc_a, mask)
@@ -270,9 +278,10 @@ def arlif_forward(x, v0, m0, a, c, vth, decay, ta_on, ar, carry, keep):
     mseq = torch.empty_like(x) if (keep and ar) else None
     dummy = vT
     _arlif_fwd_kernel[_grid(N)](
-        x, v0, _or(m0, dummy), a.detach(), c.detach(), _consts(cd, x.device, vth, decay, 1.0, 1.0), spikes,
+        x, _or(v0, dummy), _or(m0, dummy), a.detach(), c.detach(), _consts(cd, x.device, vth, decay, 1.0, 1.0), spikes,
         vT, _or(mT, dummy), _or(vseq, dummy), _or(mseq, dummy), T, N,
-        TA=bool(ta_on), AR=bool(ar), CARRY=bool(ar and carry), HAS_M0=m0 is not None, KEEP=bool(keep),
+        TA=bool(ta_on), AR=bool(ar), CARRY=bool(ar and carry), HAS_V0=v0 is not None, HAS_M0=m0 is not None,
+        KEEP=bool(keep),
         BLOCK=BLOCK, num_warps=NUM_WARPS,
     )  # fmt: skip
     return spikes, vT, mT, vseq, mseq
@@ -288,19 +297,20 @@ def arlif_backward(gs, gvT, gmT, gvseq, gmseq, x, v0, m0, a, c, vth, decay, ta_o
     gs, gvT, gvseq = _prep(gs), _prep(gvT), _prep(gvseq)
     gmT, gmseq = (_prep(gmT), _prep(gmseq)) if ar else (None, None)
     gx = torch.empty_like(x)
-    gv0 = torch.empty(N, dtype=cd, device=x.device)
+    gv0 = torch.empty(N, dtype=cd, device=x.device) if v0 is not None else None
     gm0 = torch.empty(N, dtype=cd, device=x.device) if m0 is not None else None
     sv = torch.empty((T, N), dtype=cd, device=x.device)
     sm = torch.empty((T, N), dtype=cd, device=x.device) if carry else sv
     grid = _grid(N)
     pa = torch.empty(grid[0], dtype=cd, device=x.device)
     pc = torch.empty(grid[0], dtype=cd, device=x.device)
-    d = gv0
+    d = sv  # a compute-dtype tensor for the pointers of absent tensors
     _arlif_bwd_kernel[grid](
-        gs, _or(gvT, d), _or(gmT, d), _or(gvseq, d), _or(gmseq, d), x, v0, _or(m0, d), a.detach(), c.detach(),
-        _consts(cd, x.device, vth, decay, width, 1.0), sv, sm, gx, gv0, _or(gm0, d),
+        gs, _or(gvT, d), _or(gmT, d), _or(gvseq, d), _or(gmseq, d), x, _or(v0, d), _or(m0, d), a.detach(),
+        c.detach(), _consts(cd, x.device, vth, decay, width, 1.0), sv, sm, gx, _or(gv0, d), _or(gm0, d),
         pa, pc, T, N, (T - 1) * N,
-        TA=bool(ta_on), AR=bool(ar), CARRY=carry, HAS_M0=m0 is not None, HAS_GVT=gvT is not None,
+        TA=bool(ta_on), AR=bool(ar), CARRY=carry, HAS_V0=v0 is not None, HAS_M0=m0 is not None,
+        HAS_GVT=gvT is not None,
         HAS_GMT=gmT is not None, HAS_GVSEQ=gvseq is not None, HAS_GMSEQ=gmseq is not None, KIND=int(kind),
         BLOCK=BLOCK, num_warps=NUM_WARPS,
     )  # fmt: skip
@@ -324,17 +334,17 @@ def _leaky_step(v, xi, k, vth, HARD: tl.constexpr):
 
 
 @triton.jit
-def _leaky_init(v0_ptr, k_ptr, c_ptr, offs, mask):
+def _leaky_init(v0_ptr, k_ptr, c_ptr, offs, mask, HAS_V0: tl.constexpr):
     """Initial ``V`` of this program's neurons and the constants ``(V_th, leak)``."""
-    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    v = _initial_v(v0_ptr, c_ptr, offs, mask, HAS_V0)
     return v, tl.load(c_ptr), tl.load(k_ptr).to(v.dtype)
 
 
 @triton.jit
 def _leaky_fwd_kernel(x_ptr, v0_ptr, k_ptr, c_ptr, s_ptr, vT_ptr, vseq_ptr, T, N, HARD: tl.constexpr,
-                      KEEP: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
+                      HAS_V0: tl.constexpr, KEEP: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
     _pid, offs, mask = _block(N, BLOCK)
-    v, vth, k = _leaky_init(v0_ptr, k_ptr, c_ptr, offs, mask)
+    v, vth, k = _leaky_init(v0_ptr, k_ptr, c_ptr, offs, mask, HAS_V0)
     cdt = v.dtype
     p = offs
     for _t in range(T):
@@ -349,10 +359,10 @@ def _leaky_fwd_kernel(x_ptr, v0_ptr, k_ptr, c_ptr, s_ptr, vT_ptr, vseq_ptr, T, N
 
 @triton.jit
 def _leaky_bwd_kernel(gs_ptr, gvT_ptr, gvseq_ptr, x_ptr, v0_ptr, k_ptr, c_ptr, sv_ptr, gx_ptr, gv0_ptr,
-                      pk_ptr, T, N, last, HARD: tl.constexpr, HAS_GVT: tl.constexpr,
+                      pk_ptr, T, N, last, HARD: tl.constexpr, HAS_V0: tl.constexpr, HAS_GVT: tl.constexpr,
                       HAS_GVSEQ: tl.constexpr, KIND: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
     pid, offs, mask = _block(N, BLOCK)
-    v, vth, k = _leaky_init(v0_ptr, k_ptr, c_ptr, offs, mask)
+    v, vth, k = _leaky_init(v0_ptr, k_ptr, c_ptr, offs, mask, HAS_V0)
     cdt = v.dtype
     p = offs
     for _t in range(T):
@@ -379,7 +389,8 @@ def _leaky_bwd_kernel(gs_ptr, gvT_ptr, gvseq_ptr, x_ptr, v0_ptr, k_ptr, c_ptr, s
         gv = k * gh
         tl.store(gx_ptr + p, gh.to(gx_ptr.dtype.element_ty), mask=mask)
         p -= N
-    tl.store(gv0_ptr + offs, gv, mask=mask)
+    if HAS_V0:
+        tl.store(gv0_ptr + offs, gv, mask=mask)
     _store_partial(pk_ptr, pid, acc, mask)
 
 
@@ -398,8 +409,9 @@ def leaky_forward(x, v0, k, vth, hard, keep):
     vT = torch.empty(N, dtype=cd, device=x.device)
     vseq = torch.empty_like(x) if keep else None
     _leaky_fwd_kernel[_grid(N)](
-        x, v0, _leak_tensor(k, cd, x.device), _consts(cd, x.device, vth, 0.0, 1.0, 1.0), spikes, vT,
-        _or(vseq, vT), T, N, HARD=bool(hard), KEEP=bool(keep), BLOCK=BLOCK, num_warps=NUM_WARPS,
+        x, _or(v0, vT), _leak_tensor(k, cd, x.device), _consts(cd, x.device, vth, 0.0, 1.0, 1.0), spikes, vT,
+        _or(vseq, vT), T, N, HARD=bool(hard), HAS_V0=v0 is not None, KEEP=bool(keep), BLOCK=BLOCK,
+        num_warps=NUM_WARPS,
     )  # fmt: skip
     return spikes, vT, vseq
 
@@ -411,14 +423,16 @@ def leaky_backward(gs, gvT, gvseq, x, v0, k, vth, hard, kind, width, need_k):
     v0 = _prep(v0, cd)
     gs, gvT, gvseq = _prep(gs), _prep(gvT), _prep(gvseq)
     gx = torch.empty_like(x)
-    gv0 = torch.empty(N, dtype=cd, device=x.device)
+    gv0 = torch.empty(N, dtype=cd, device=x.device) if v0 is not None else None
     sv = torch.empty((T, N), dtype=cd, device=x.device)
     grid = _grid(N)
     pk = torch.empty(grid[0], dtype=cd, device=x.device)
+    d = sv  # a compute-dtype tensor for the pointers of absent tensors
     _leaky_bwd_kernel[grid](
-        gs, _or(gvT, gv0), _or(gvseq, gv0), x, v0,
-        _leak_tensor(k, cd, x.device), _consts(cd, x.device, vth, 0.0, width, 1.0), sv, gx, gv0, pk,
-        T, N, (T - 1) * N, HARD=bool(hard), HAS_GVT=gvT is not None, HAS_GVSEQ=gvseq is not None,
+        gs, _or(gvT, d), _or(gvseq, d), x, _or(v0, d),
+        _leak_tensor(k, cd, x.device), _consts(cd, x.device, vth, 0.0, width, 1.0), sv, gx, _or(gv0, d), pk,
+        T, N, (T - 1) * N, HARD=bool(hard), HAS_V0=v0 is not None, HAS_GVT=gvT is not None,
+        HAS_GVSEQ=gvseq is not None,
         KIND=int(kind), BLOCK=BLOCK, num_warps=NUM_WARPS,
     )  # fmt: skip
     return gx, gv0, (_total(pk, cd) if need_k else None)
@@ -442,18 +456,19 @@ def _clif_step(v, m, xi, vth, kc, tau):
 
 
 @triton.jit
-def _clif_init(v0_ptr, m0_ptr, c_ptr, offs, mask, HAS_M0: tl.constexpr):
+def _clif_init(v0_ptr, m0_ptr, c_ptr, offs, mask, HAS_V0: tl.constexpr, HAS_M0: tl.constexpr):
     """Initial ``(V, m)`` of this program's neurons and the constants ``(V_th, 1 - 1/τ, τ)``."""
-    v = tl.load(v0_ptr + offs, mask=mask, other=0.0)
+    v = _initial_v(v0_ptr, c_ptr, offs, mask, HAS_V0)
     m = _load_or_zero(m0_ptr + offs, mask, HAS_M0, v)
     return v, m, tl.load(c_ptr), tl.load(c_ptr + 1), tl.load(c_ptr + 3)
 
 
 @triton.jit
 def _clif_fwd_kernel(x_ptr, v0_ptr, m0_ptr, c_ptr, s_ptr, vT_ptr, mT_ptr, vseq_ptr, mseq_ptr, T, N,
-                     HAS_M0: tl.constexpr, KEEP: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
+                     HAS_V0: tl.constexpr, HAS_M0: tl.constexpr, KEEP: tl.constexpr,
+                     BLOCK: tl.constexpr):  # fmt: skip
     _pid, offs, mask = _block(N, BLOCK)
-    v, m, vth, kc, tau = _clif_init(v0_ptr, m0_ptr, c_ptr, offs, mask, HAS_M0)
+    v, m, vth, kc, tau = _clif_init(v0_ptr, m0_ptr, c_ptr, offs, mask, HAS_V0, HAS_M0)
     cdt = v.dtype
     p = offs
     for _t in range(T):
@@ -470,11 +485,11 @@ def _clif_fwd_kernel(x_ptr, v0_ptr, m0_ptr, c_ptr, s_ptr, vT_ptr, mT_ptr, vseq_p
 
 @triton.jit
 def _clif_bwd_kernel(gs_ptr, gvT_ptr, gmT_ptr, gvseq_ptr, gmseq_ptr, x_ptr, v0_ptr, m0_ptr, c_ptr, sv_ptr,
-                     sm_ptr, gx_ptr, gv0_ptr, gm0_ptr, T, N, last, HAS_M0: tl.constexpr,
+                     sm_ptr, gx_ptr, gv0_ptr, gm0_ptr, T, N, last, HAS_V0: tl.constexpr, HAS_M0: tl.constexpr,
                      HAS_GVT: tl.constexpr, HAS_GMT: tl.constexpr, HAS_GVSEQ: tl.constexpr,
                      HAS_GMSEQ: tl.constexpr, KIND: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
     _pid, offs, mask = _block(N, BLOCK)
-    v, m, vth, kc, tau = _clif_init(v0_ptr, m0_ptr, c_ptr, offs, mask, HAS_M0)
+    v, m, vth, kc, tau = _clif_init(v0_ptr, m0_ptr, c_ptr, offs, mask, HAS_V0, HAS_M0)
     cdt = v.dtype
     p = offs
     for _t in range(T):
@@ -504,7 +519,8 @@ def _clif_bwd_kernel(gs_ptr, gvT_ptr, gmT_ptr, gvseq_ptr, gmseq_ptr, x_ptr, v0_p
         gv = kc * gh
         tl.store(gx_ptr + p, gh.to(gx_ptr.dtype.element_ty), mask=mask)
         p -= N
-    tl.store(gv0_ptr + offs, gv, mask=mask)
+    if HAS_V0:
+        tl.store(gv0_ptr + offs, gv, mask=mask)
     if HAS_M0:
         tl.store(gm0_ptr + offs, gm, mask=mask)
 
@@ -520,8 +536,8 @@ def clif_forward(x, v0, m0, vth, tau, keep):
     vseq = torch.empty_like(x) if keep else None
     mseq = torch.empty_like(x) if keep else None
     _clif_fwd_kernel[_grid(N)](
-        x, v0, _or(m0, vT), _consts(cd, x.device, vth, 1 - 1 / tau, 1.0, tau), spikes, vT, mT,
-        _or(vseq, vT), _or(mseq, vT), T, N, HAS_M0=m0 is not None, KEEP=bool(keep),
+        x, _or(v0, vT), _or(m0, vT), _consts(cd, x.device, vth, 1 - 1 / tau, 1.0, tau), spikes, vT, mT,
+        _or(vseq, vT), _or(mseq, vT), T, N, HAS_V0=v0 is not None, HAS_M0=m0 is not None, KEEP=bool(keep),
         BLOCK=BLOCK, num_warps=NUM_WARPS,
     )  # fmt: skip
     return spikes, vT, mT, vseq, mseq
@@ -534,16 +550,16 @@ def clif_backward(gs, gvT, gmT, gvseq, gmseq, x, v0, m0, vth, tau, kind, width):
     v0, m0 = _prep(v0, cd), _prep(m0, cd)
     gs, gvT, gmT, gvseq, gmseq = (_prep(g) for g in (gs, gvT, gmT, gvseq, gmseq))
     gx = torch.empty_like(x)
-    gv0 = torch.empty(N, dtype=cd, device=x.device)
+    gv0 = torch.empty(N, dtype=cd, device=x.device) if v0 is not None else None
     gm0 = torch.empty(N, dtype=cd, device=x.device) if m0 is not None else None
     sv = torch.empty((T, N), dtype=cd, device=x.device)
     sm = torch.empty((T, N), dtype=cd, device=x.device)
-    d = gv0
+    d = sv  # a compute-dtype tensor for the pointers of absent tensors
     _clif_bwd_kernel[_grid(N)](
-        gs, _or(gvT, d), _or(gmT, d), _or(gvseq, d), _or(gmseq, d), x, v0, _or(m0, d),
-        _consts(cd, x.device, vth, 1 - 1 / tau, width, tau), sv, sm, gx, gv0, _or(gm0, d),
-        T, N, (T - 1) * N, HAS_M0=m0 is not None, HAS_GVT=gvT is not None, HAS_GMT=gmT is not None,
-        HAS_GVSEQ=gvseq is not None, HAS_GMSEQ=gmseq is not None, KIND=int(kind), BLOCK=BLOCK,
+        gs, _or(gvT, d), _or(gmT, d), _or(gvseq, d), _or(gmseq, d), x, _or(v0, d), _or(m0, d),
+        _consts(cd, x.device, vth, 1 - 1 / tau, width, tau), sv, sm, gx, _or(gv0, d), _or(gm0, d),
+        T, N, (T - 1) * N, HAS_V0=v0 is not None, HAS_M0=m0 is not None, HAS_GVT=gvT is not None,
+        HAS_GMT=gmT is not None, HAS_GVSEQ=gvseq is not None, HAS_GMSEQ=gmseq is not None, KIND=int(kind), BLOCK=BLOCK,
         num_warps=NUM_WARPS,
     )  # fmt: skip
     return gx, gv0, gm0
