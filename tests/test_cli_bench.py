@@ -24,3 +24,35 @@ def test_bench_rejects_unknown_names(capsys):
     assert main(["bench", "--neurons", "izhikevich"]) == 2
     assert "unknown neuron" in capsys.readouterr().err
     assert main(["bench", "--backends", "cuda"]) == 2
+
+
+def test_bench_counts_page_faults_and_steadies_the_heap(tmp_path, capsys):
+    import mmap
+
+    import pytest
+    import torch
+
+    from arlif.ops import bench
+
+    if bench.resource is None:
+        pytest.skip("no page-fault counter on this platform")
+
+    def touch_fresh_pages(x):
+        buf = mmap.mmap(-1, 8 << 20)  # 2048 fresh pages, each faulted in by its first write
+        for off in range(0, len(buf), mmap.PAGESIZE):
+            buf[off] = 1
+        buf.close()
+        return x * 2
+
+    x = torch.ones(3)
+    _, faults = bench._time_once(touch_fresh_pages, x, torch.ones(3), "cpu")
+    assert faults >= (8 << 20) // mmap.PAGESIZE
+
+    js = tmp_path / "b.json"
+    args = ["--neurons", "lif", "--backends", "cpu", "--shape", "2,3", "--T", "2", "--quiet", "--repeats", "2"]
+    assert main(["bench", *args, "--steady-heap", "--json", str(js)]) == 0
+    out = capsys.readouterr().out
+    assert "faults" in out and "steady heap" in out
+    data = json.loads(js.read_text())
+    assert data["environment"]["heap"] == "steady"
+    assert isinstance(data["results"][0]["page_faults"], (int, float))

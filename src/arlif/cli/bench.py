@@ -41,6 +41,9 @@ def register(sub) -> None:
     p.add_argument("--repeats", type=int, default=10, help="timed runs per case (median reported)")
     p.add_argument("--warmup", type=int, default=2, help="untimed runs first")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--steady-heap", action="store_true",
+                   help="keep freed memory in the process (glibc) so that runs do not page-fault fresh "
+                   "buffers in; the 'faults' column shows how much that matters for each case")  # fmt: skip
     p.add_argument("--json", type=Path, default=None, metavar="PATH", help="write results as JSON")
     p.add_argument("--markdown", type=Path, default=None, metavar="PATH", help="write a Markdown table")
     p.add_argument("--quiet", action="store_true", help="no per-case progress lines")
@@ -69,12 +72,15 @@ def run(args) -> int:
         raise ValueError("--device cuda requested but CUDA is not available here")
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.steady_heap and not bench.steady_heap():
+        raise ValueError("--steady-heap needs glibc (the C library of most Linux systems); it is not used here")
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     results = bench.run_bench(neurons, names, _shape(args.shape), args.T, args.dtype, str(device),
                               args.repeats, args.warmup, log=log)  # fmt: skip
     env = bench.environment(str(device))
+    heap = ", steady heap" if args.steady_heap else ""
     print(f"input [T={args.T}, {args.shape}] {args.dtype} on {env.get('gpu', device)}; "
-          f"torch {env['torch']}, {env['threads']} CPU threads")  # fmt: skip
+          f"torch {env['torch']}, {env['threads']} CPU threads{heap}")  # fmt: skip
     print(bench.text_table(results))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,11 @@ the per-step reference (``"torch"``) measured in the same run, the bytes kept fo
 element (measured with :func:`torch.autograd.graph.saved_tensors_hooks`, each storage counted once), and,
 for fused backends, the achieved memory bandwidth under a simple traffic model (below).
 
+On the CPU it also counts the minor page faults of each timed run (median): memory the C library has
+handed back to the system and that must be mapped and zeroed again. With glibc that depends on the order
+of allocations of everything in the rotation, not on the neuron, and can add milliseconds to one pair;
+:func:`steady_heap` (``arlif bench --steady-heap``) keeps freed memory in the process instead.
+
 This module drives the functional layer (:mod:`arlif.ops.reference` and the registered fused functions),
 not the ``nn.Module`` neurons, so that ``ops`` stays below ``neurons`` in the layering.
 
@@ -15,11 +20,17 @@ writes the input gradient (``4e``) and writes+reads the per-step scratch state (
 
 from __future__ import annotations
 
+import ctypes
 import json
 import platform
 import statistics
 import time
 from dataclasses import asdict, dataclass
+
+try:
+    import resource
+except ImportError:  # not on Windows: no page-fault counts there
+    resource = None
 
 import torch
 
@@ -44,6 +55,7 @@ class Result:
     speedup_vs_torch: float | None
     saved_bytes_per_element: float
     bandwidth_gbs: float | None
+    page_faults: float | None = None  # minor page faults per timed run (median; CPU, where countable)
 
 
 def _spec(neuron: str, dtype: torch.dtype, device):
@@ -136,15 +148,45 @@ def _traffic_bytes(neuron: str, numel: int, elem: int) -> int:
     return numel * (2 * elem + 4 * elem + 2 * nstates * 4)
 
 
-def _time_once(run, base, grad, device) -> float:
-    """Seconds of one forward + backward from a fresh leaf copy of ``base``."""
+def _minor_faults() -> int | None:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource is not None else None
+
+
+def _time_once(run, base, grad, device) -> tuple[float, int | None]:
+    """Seconds of one forward + backward from a fresh leaf copy of ``base``, and the minor page faults the
+    process took meanwhile (None where they cannot be counted)."""
     x = base.clone().requires_grad_()
     _sync(device)
+    f0 = _minor_faults()
     t0 = time.perf_counter()
     out = run(x)
     out.backward(grad)
     _sync(device)
-    return time.perf_counter() - t0
+    dt = time.perf_counter() - t0
+    f1 = _minor_faults()
+    return dt, (None if f0 is None else f1 - f0)
+
+
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_STEADY = False  # whether steady_heap() is in effect (reported by environment())
+
+
+def steady_heap() -> bool:
+    """Make glibc keep freed memory in the process (no trimming; blocks up to 32 MiB from the heap, not
+    fresh mappings), so repeated runs reuse warm pages instead of faulting in zeroed ones. Affects the whole
+    process and every case alike. Returns False (and changes nothing) where the C library is not glibc.
+
+    Done with ``mallopt`` through ctypes because the ``MALLOC_*_`` environment variables only act when set
+    before the process starts."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.gnu_get_libc_version  # noqa: B018 (raises AttributeError on other C libraries)
+    except (OSError, AttributeError):
+        return False
+    global _STEADY
+    _STEADY = bool(libc.mallopt(_M_TRIM_THRESHOLD, 2**30) and libc.mallopt(_M_MMAP_THRESHOLD, 32 * 2**20))
+    return _STEADY
 
 
 def run_bench(neurons=NEURONS, backend_names=("torch", "cpu", "triton"), shape=(32, 64, 16, 16), T=8,
@@ -177,18 +219,23 @@ def run_bench(neurons=NEURONS, backend_names=("torch", "cpu", "triton"), shape=(
         for _ in range(warmup):
             _time_once(run, base, grad, device)
     times: dict[tuple[str, str], list[float]] = {pair: [] for pair in runners}
+    faults: dict[tuple[str, str], list[int | None]] = {pair: [] for pair in runners}
     for _ in range(repeats):
         for pair, run in runners.items():
-            times[pair].append(_time_once(run, base, grad, device))
+            dt, nf = _time_once(run, base, grad, device)
+            times[pair].append(dt)
+            faults[pair].append(nf)
     rows: dict[tuple[str, str], dict] = {}
     for (neuron, backend), ts in times.items():
         med = statistics.median(ts)
+        nfs = faults[(neuron, backend)]
         bw = _traffic_bytes(neuron, base.numel(), base.element_size()) / med / 1e9 if backend != "torch" else None
         rows[(neuron, backend)] = dict(
             median_ms=med * 1e3,
             min_ms=min(ts) * 1e3,
             bandwidth_gbs=bw,
             saved_bytes_per_element=saved_bytes_per_element(neuron, backend, shape, T, tdtype, device),
+            page_faults=None if None in nfs else statistics.median(nfs),
         )
         if log:
             log(f"{neuron:9s} {backend:7s} {med * 1e3:9.2f} ms")
@@ -203,7 +250,8 @@ def run_bench(neurons=NEURONS, backend_names=("torch", "cpu", "triton"), shape=(
 
 def environment(device="cpu") -> dict:
     env = dict(torch=torch.__version__, python=platform.python_version(), machine=platform.machine(),
-               processor=platform.processor(), threads=torch.get_num_threads())  # fmt: skip
+               processor=platform.processor(), threads=torch.get_num_threads(),
+               heap="steady" if _STEADY else "system")  # fmt: skip
     try:
         import triton
 
@@ -215,31 +263,35 @@ def environment(device="cpu") -> dict:
     return env
 
 
+def _faults(r: Result, none: str) -> str:
+    return none if r.page_faults is None else f"{r.page_faults:.0f}"
+
+
 def markdown_table(results: list[Result]) -> str:
     lines = [
         "| neuron | backend | fwd+bwd median (ms) | speed-up vs torch | saved bytes/element "
-        "| bandwidth (GB/s) |",
-        "|---|---|---:|---:|---:|---:|",
+        "| bandwidth (GB/s) | page faults/run |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         sp = f"{r.speedup_vs_torch:.2f}×" if r.speedup_vs_torch else "–"
         bw = f"{r.bandwidth_gbs:.1f}" if r.bandwidth_gbs is not None else "–"
         saved = f"{r.saved_bytes_per_element:.2f}"
-        lines.append(f"| {r.neuron} | {r.backend} | {r.median_ms:.2f} | {sp} | {saved} | {bw} |")
+        lines.append(f"| {r.neuron} | {r.backend} | {r.median_ms:.2f} | {sp} | {saved} | {bw} | {_faults(r, '–')} |")
     return "\n".join(lines)
 
 
 def text_table(results: list[Result]) -> str:
     head = (
         f"{'neuron':9s} {'backend':7s} {'median ms':>10s} {'min ms':>9s} {'vs torch':>9s} "
-        f"{'saved B/el':>10s} {'GB/s':>7s}"
+        f"{'saved B/el':>10s} {'GB/s':>7s} {'faults':>7s}"
     )
     rows = [head, "-" * len(head)]
     for r in results:
         sp = f"{r.speedup_vs_torch:.2f}x" if r.speedup_vs_torch else "-"
         bw = f"{r.bandwidth_gbs:.1f}" if r.bandwidth_gbs is not None else "-"
         rows.append(f"{r.neuron:9s} {r.backend:7s} {r.median_ms:10.2f} {r.min_ms:9.2f} {sp:>9s} "
-                    f"{r.saved_bytes_per_element:10.2f} {bw:>7s}")  # fmt: skip
+                    f"{r.saved_bytes_per_element:10.2f} {bw:>7s} {_faults(r, '-'):>7s}")  # fmt: skip
     return "\n".join(rows)
 
 
