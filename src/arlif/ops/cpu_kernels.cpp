@@ -109,8 +109,10 @@ struct Math<float> {
     // is within 9e-9 of e^r. With n = 16q + j, 2^(n/16) = 2^(j/16)·2^q is the table entry j with q added to its
     // exponent; bits(k) << 19 = (n << 19) mod 2^32 = (q << 23) + (j << 19), so the table holds
     // bits(2^(j/16)) - (j << 19) and one integer add makes the scale. Relative error: 4.0e-7 at |x| = 87,
-    // 8e-9 on average (the degree-5 version below: 4.0e-7 and 1e-8); the kernels ran 4% faster with it.
-    static inline float exp_neg(float x) {
+    // 8e-9 on average (exp_neg_poly: 4.0e-7 and 1e-8); the AR-LIF kernels ran 4% faster with it. Only for
+    // explicit vector code and its scalar twins: in a loop left to the auto-vectoriser the table lookup
+    // stops GCC from vectorising the loop at all.
+    static inline float exp_neg_table(float x) {
         const float k = fmadd(-x, 23.0831203460693359f, 12582912.0f);  // 16/ln2, 1.5·2^23
         const float n = k - 12582912.0f;
         const float r = fmadd(n, -0.0433216989040374756f, -x);  // ln2/16 rounded: off by 1.2e-10
@@ -124,10 +126,10 @@ struct Math<float> {
         std::memcpy(&scale, &bits, sizeof scale);
         return p * scale;
     }
-#else
+#endif
     // exp(-x) for |x| <= 87 (callers clamp). The argument's negation is folded into the first fmas
     // (exactly: negating is exact), which saves an instruction per call in the hot loops.
-    static inline float exp_neg(float x) {
+    static inline float exp_neg_poly(float x) {
         // round -x·log2(e) to the nearest integer n by adding 1.5·2^23: the sum's low mantissa bits are n
         const float k = fmadd(-x, 1.44269504088896341f, 12582912.0f);
         const float n = k - 12582912.0f;
@@ -150,6 +152,11 @@ struct Math<float> {
         std::memcpy(&scale, &bits, sizeof scale);
         return p * scale;
     }
+    // the exp(-x) of the AR-LIF kernels, the scalar twin of vexp_neg
+#ifdef ARLIF_EXP_TABLE
+    static inline float exp_neg(float x) { return exp_neg_table(x); }
+#else
+    static inline float exp_neg(float x) { return exp_neg_poly(x); }
 #endif
     // x clamped to [-L, L] (L > 0) with integer operations on the bits: |x|'s bits are shifted by 2^23 - 1 so
     // that the NaNs wrap to negative int32 values, a signed min with L's (shifted) bits clamps the finite
@@ -167,8 +174,10 @@ struct Math<float> {
         std::memcpy(&x, &bx, sizeof x);
         return x;
     }
-    // exp(-x) is clamped to [e^-87, e^87]: beyond that σ is within 2e-38 of 0 or 1 (absolute)
+    // exp(-x) is clamped to [e^-87, e^87]: beyond that σ is within 2e-38 of 0 or 1 (absolute). `sigmoid` is
+    // the twin of vsigmoid; `sigmoid_autovec` is for loops left to the auto-vectoriser (CLIF, surrogates).
     static inline float sigmoid(float x) { return 1.0f / (1.0f + exp_neg(clamp_abs(x, 87.0f))); }
+    static inline float sigmoid_autovec(float x) { return 1.0f / (1.0f + exp_neg_poly(clamp_abs(x, 87.0f))); }
     // The input-only terms of one AR-LIF step from one division: with e = exp(-x), A = (1+e)(1+e²),
     // ec = exp(-c·x), B = 1 + ec and R = 1/(A·B): σ(x) = (1+e²)·B·R, tanh(x) = (1-e²)/(1+e²) =
     // (1-e²)(1+e)·B·R, σ(c·x) = A·R. x and c·x are clamped to ±20 so that A·B < 6e34 stays finite; there σ
@@ -197,6 +206,7 @@ struct Math<float> {
 template <>
 struct Math<double> {
     static inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+    static inline double sigmoid_autovec(double x) { return sigmoid(x); }
     template <bool CARRY>
     static inline void x_terms(double x, double c, double& sig, double& th, double& g) {
         sig = 1.0 / (1.0 + std::exp(-x));
@@ -227,7 +237,7 @@ void surrogate_grad(int kind, F width, const F* u, F* out, int64_t n) {
         case 2: {  // sigmoid
             #pragma GCC ivdep
             for (int64_t i = 0; i < n; ++i) {
-                F s = Math<F>::sigmoid(width * u[i]);
+                F s = Math<F>::sigmoid_autovec(width * u[i]);
                 out[i] = width * s * (F(1) - s);
             }
             break;
@@ -283,7 +293,8 @@ inline int64_t block_len(int64_t b, int64_t N) { return std::min(BLOCK, N - b * 
 // Distance (in elements) between the [T, BLOCK] arrays of a scratch buffer: T·BLOCK plus 48 elements, so
 // that the arrays do not all start at the same offset modulo 4 KiB. At T·BLOCK·4 bytes (a multiple of
 // 4 KiB for even T) the same element of each array fell into one L1 set, and loads that follow stores at
-// an address equal modulo 4 KiB can stall on a false dependency ("4K aliasing").
+// an address equal modulo 4 KiB can stall on a false dependency ("4K aliasing"). Every backward kernel lays
+// out its scratch this way (CLIF's backward ran 4.0 or 4.9 ms from one process to the next without it).
 inline int64_t scratch_stride(int64_t T) { return T * BLOCK + 48; }
 
 // Prefetch row t of the sequences `seqs` for the block after b (up to b1) into L2 (rw: for writing). The
@@ -785,9 +796,10 @@ template <typename F, bool HARD>
 void leaky_bwd_blocks(const LeakyArgs<F>& A, int64_t b0, int64_t b1) {
     const int64_t N = A.N, T = A.T;
     const F k = A.k, vth = A.vth;
-    std::vector<F> scratch(2 * T * BLOCK);
-    F* U = scratch.data();   // u = H - V_th
-    F* VP = U + T * BLOCK;   // V_{t-1}
+    const int64_t S = scratch_stride(T);
+    std::vector<F> scratch(2 * S);
+    F* U = scratch.data();  // u = H - V_th
+    F* VP = U + S;          // V_{t-1}
     F v[BLOCK], gv[BLOCK], sg[BLOCK], acc[BLOCK];
     for (int64_t b = b0; b < b1; ++b) {
         const int64_t i0 = b * BLOCK, n = block_len(b, N);
@@ -866,11 +878,11 @@ struct ClifArgs {
 template <typename F>
 inline void clif_step(F& v, F& m, F x, F kc, F tau, F vth, F& u, F& q, F& sm) {
     const F h = v * kc + x;
-    q = Math<F>::sigmoid(h / tau);
+    q = Math<F>::sigmoid_autovec(h / tau);
     u = h - vth;
     const F s = u >= F(0) ? F(1) : F(0);
     const F mn = m * q + s;  // m' + S with m' = m·σ(H/τ)
-    sm = Math<F>::sigmoid(mn);
+    sm = Math<F>::sigmoid_autovec(mn);
     v = h - s * (vth + sm);
     m = mn;
 }
@@ -910,11 +922,12 @@ template <typename F>
 void clif_bwd_blocks(const ClifArgs<F>& A, int64_t b0, int64_t b1) {
     const int64_t N = A.N, T = A.T;
     const F kc = A.kc, tau = A.tau, vth = A.vth;
-    std::vector<F> scratch(4 * T * BLOCK);
+    const int64_t S = scratch_stride(T);
+    std::vector<F> scratch(4 * S);
     F* U = scratch.data();  // u = H - V_th
-    F* Q = U + T * BLOCK;   // σ(H/τ)
-    F* MP = Q + T * BLOCK;  // m_{t-1}
-    F* SM = MP + T * BLOCK; // σ(m_t)
+    F* Q = U + S;           // σ(H/τ)
+    F* MP = Q + S;          // m_{t-1}
+    F* SM = MP + S;         // σ(m_t)
     F v[BLOCK], m[BLOCK], gv[BLOCK], gm[BLOCK], sg[BLOCK];
     for (int64_t b = b0; b < b1; ++b) {
         const int64_t i0 = b * BLOCK, n = block_len(b, N);
