@@ -294,8 +294,23 @@ inline int64_t block_len(int64_t b, int64_t N) { return std::min(BLOCK, N - b * 
 // that the arrays do not all start at the same offset modulo 4 KiB. At T·BLOCK·4 bytes (a multiple of
 // 4 KiB for even T) the same element of each array fell into one L1 set, and loads that follow stores at
 // an address equal modulo 4 KiB can stall on a false dependency ("4K aliasing"). Every backward kernel lays
-// out its scratch this way (CLIF's backward ran 4.0 or 4.9 ms from one process to the next without it).
+// out its scratch this way. (CLIF's backward takes 3.8-4.2 or 5.6 ms depending on the process, with or
+// without the padding: that variation has another cause, not found yet.)
 inline int64_t scratch_stride(int64_t T) { return T * BLOCK + 48; }
+
+// A block's initial state: dst[0, n) = s0[i0, i0 + n), or zeros where the state is absent (s0 null: at rest).
+template <typename F>
+inline void load_state(const F* s0, int64_t i0, int64_t n, F* dst) {
+    if (s0) std::memcpy(dst, s0 + i0, n * sizeof(F));
+    else std::fill(dst, dst + n, F(0));
+}
+
+// A block's part of an optional [N] output (a final state, or the gradient of an initial state):
+// out[i0, i0 + n) = src[0, n), nothing where out is null (not asked for, or no initial state given).
+template <typename F>
+inline void store_state(F* out, int64_t i0, int64_t n, const F* src) {
+    if (out) std::memcpy(out + i0, src, n * sizeof(F));
+}
 
 // Prefetch row t of the sequences `seqs` for the block after b (up to b1) into L2 (rw: for writing). The
 // blocked kernels read each row of a block from a different place (rows are N elements apart) and only
@@ -553,11 +568,8 @@ void arlif_fwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
     F v[BLOCK], m[BLOCK];
     for (int64_t b = b0; b < b1; ++b) {
         const int64_t i0 = b * BLOCK, n = block_len(b, N);
-        #pragma GCC ivdep
-        for (int64_t i = 0; i < n; ++i) {
-            v[i] = A.v0 ? A.v0[i0 + i] : F(0);
-            m[i] = A.m0 ? A.m0[i0 + i] : F(0);
-        }
+        load_state(A.v0, i0, n, v);
+        load_state(A.m0, i0, n, m);
         if (TA || AR) arlif_x_terms<F, TA, AR, CARRY>(A.x + i0, T, N, n, c, TX, SX, G);
         for (int64_t t = 0; t < T; ++t) {
             prefetch_next<F, 1>({A.x}, t, N, b, b1, 0);
@@ -590,7 +602,7 @@ void arlif_fwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
             if (AR && A.mseq) std::memcpy(A.mseq + t * N + i0, m, n * sizeof(F));
         }
         std::memcpy(A.vT + i0, v, n * sizeof(F));
-        if (AR && A.mT) std::memcpy(A.mT + i0, m, n * sizeof(F));
+        if (AR) store_state(A.mT, i0, n, m);
     }
 }
 
@@ -610,11 +622,8 @@ void arlif_bwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
     F v[BLOCK], m[BLOCK], gv[BLOCK], gm[BLOCK], sg[BLOCK], acc_a[BLOCK], acc_c[BLOCK];
     for (int64_t b = b0; b < b1; ++b) {
         const int64_t i0 = b * BLOCK, n = block_len(b, N);
-        #pragma GCC ivdep
-        for (int64_t i = 0; i < n; ++i) {
-            v[i] = A.v0 ? A.v0[i0 + i] : F(0);
-            m[i] = A.m0 ? A.m0[i0 + i] : F(0);
-        }
+        load_state(A.v0, i0, n, v);
+        load_state(A.m0, i0, n, m);
         // 1. forward again, keeping what the reverse pass needs
         if (TA || AR) arlif_x_terms<F, TA, AR, CARRY>(A.x + i0, T, N, n, c, TX, SX, G);
         for (int64_t t = 0; t < T; ++t) {
@@ -716,12 +725,8 @@ void arlif_bwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
                 gxt[i] = gx;
             }
         }
-        if (A.gv0)
-            #pragma GCC ivdep
-            for (int64_t i = 0; i < n; ++i) A.gv0[i0 + i] = gv[i];
-        if (A.gm0)
-            #pragma GCC ivdep
-            for (int64_t i = 0; i < n; ++i) A.gm0[i0 + i] = gm[i];
+        store_state(A.gv0, i0, n, gv);
+        store_state(A.gm0, i0, n, gm);
         if (A.part_a) A.part_a[b] = block_sum(acc_a, n);
         if (A.part_c) A.part_c[b] = block_sum(acc_c, n);
     }
@@ -772,8 +777,7 @@ void leaky_fwd_blocks(const LeakyArgs<F>& A, int64_t b0, int64_t b1) {
     F v[BLOCK];
     for (int64_t b = b0; b < b1; ++b) {
         const int64_t i0 = b * BLOCK, n = block_len(b, N);
-        #pragma GCC ivdep
-        for (int64_t i = 0; i < n; ++i) v[i] = A.v0 ? A.v0[i0 + i] : F(0);
+        load_state(A.v0, i0, n, v);
         for (int64_t t = 0; t < A.T; ++t) {
             prefetch_next<F, 1>({A.x}, t, N, b, b1, 0);
             prefetch_next<F, 2>({A.spikes, A.vseq}, t, N, b, b1, 1);
@@ -803,8 +807,7 @@ void leaky_bwd_blocks(const LeakyArgs<F>& A, int64_t b0, int64_t b1) {
     F v[BLOCK], gv[BLOCK], sg[BLOCK], acc[BLOCK];
     for (int64_t b = b0; b < b1; ++b) {
         const int64_t i0 = b * BLOCK, n = block_len(b, N);
-        #pragma GCC ivdep
-        for (int64_t i = 0; i < n; ++i) v[i] = A.v0 ? A.v0[i0 + i] : F(0);
+        load_state(A.v0, i0, n, v);
         for (int64_t t = 0; t < T; ++t) {
             prefetch_next<F, 3>({A.x, A.gs, A.gvseq}, t, N, b, b1, 0);
             const F* __restrict__ xt = A.x + t * N + i0;
@@ -851,9 +854,7 @@ void leaky_bwd_blocks(const LeakyArgs<F>& A, int64_t b0, int64_t b1) {
                 gxt[i] = gh;
             }
         }
-        if (A.gv0)
-            #pragma GCC ivdep
-            for (int64_t i = 0; i < n; ++i) A.gv0[i0 + i] = gv[i];
+        store_state(A.gv0, i0, n, gv);
         if (A.part_k) A.part_k[b] = block_sum(acc, n);
     }
 }
@@ -894,11 +895,8 @@ void clif_fwd_blocks(const ClifArgs<F>& A, int64_t b0, int64_t b1) {
     F v[BLOCK], m[BLOCK];
     for (int64_t b = b0; b < b1; ++b) {
         const int64_t i0 = b * BLOCK, n = block_len(b, N);
-        #pragma GCC ivdep
-        for (int64_t i = 0; i < n; ++i) {
-            v[i] = A.v0 ? A.v0[i0 + i] : F(0);
-            m[i] = A.m0 ? A.m0[i0 + i] : F(0);
-        }
+        load_state(A.v0, i0, n, v);
+        load_state(A.m0, i0, n, m);
         for (int64_t t = 0; t < A.T; ++t) {
             prefetch_next<F, 1>({A.x}, t, N, b, b1, 0);
             prefetch_next<F, 3>({A.spikes, A.vseq, A.mseq}, t, N, b, b1, 1);
@@ -931,11 +929,8 @@ void clif_bwd_blocks(const ClifArgs<F>& A, int64_t b0, int64_t b1) {
     F v[BLOCK], m[BLOCK], gv[BLOCK], gm[BLOCK], sg[BLOCK];
     for (int64_t b = b0; b < b1; ++b) {
         const int64_t i0 = b * BLOCK, n = block_len(b, N);
-        #pragma GCC ivdep
-        for (int64_t i = 0; i < n; ++i) {
-            v[i] = A.v0 ? A.v0[i0 + i] : F(0);
-            m[i] = A.m0 ? A.m0[i0 + i] : F(0);
-        }
+        load_state(A.v0, i0, n, v);
+        load_state(A.m0, i0, n, m);
         for (int64_t t = 0; t < T; ++t) {
             prefetch_next<F, 4>({A.x, A.gs, A.gvseq, A.gmseq}, t, N, b, b1, 0);
             const F* __restrict__ xt = A.x + t * N + i0;
@@ -978,12 +973,8 @@ void clif_bwd_blocks(const ClifArgs<F>& A, int64_t b0, int64_t b1) {
                 gxt[i] = gh;
             }
         }
-        if (A.gv0)
-            #pragma GCC ivdep
-            for (int64_t i = 0; i < n; ++i) A.gv0[i0 + i] = gv[i];
-        if (A.gm0)
-            #pragma GCC ivdep
-            for (int64_t i = 0; i < n; ++i) A.gm0[i0 + i] = gm[i];
+        store_state(A.gv0, i0, n, gv);
+        store_state(A.gm0, i0, n, gm);
     }
 }
 
