@@ -56,3 +56,12 @@ def test_bench_counts_page_faults_and_steadies_the_heap(tmp_path, capsys):
     data = json.loads(js.read_text())
     assert data["environment"]["heap"] == "steady"
     assert isinstance(data["results"][0]["page_faults"], (int, float))
+
+
+def test_steady_heap_without_glibc_is_a_clear_error(monkeypatch, capsys):
+    from arlif.ops import bench
+
+    monkeypatch.setattr(bench, "steady_heap", lambda: False)
+    args = ["bench", "--neurons", "lif", "--backends", "cpu", "--shape", "2", "--T", "2", "--steady-heap"]
+    assert main(args) == 2
+    assert "--steady-heap needs glibc" in capsys.readouterr().err
