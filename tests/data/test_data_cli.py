@@ -83,5 +83,11 @@ def test_prepare_static_dataset_has_nothing_to_do(tmp_path, capsys):
     write_cifar(tmp_path, "cifar100", n=1)
     assert main(["data", "prepare", "cifar100", "--root", str(tmp_path), "--T", "4"]) == 0
     assert "no frame cache to prepare (layout OK)" in capsys.readouterr().out
+    assert main(["data", "prepare", "cifar100", "--root", str(tmp_path)]) == 0  # static images need no --T
+    assert "no frame cache to prepare (layout OK)" in capsys.readouterr().out
+    assert main(["data", "prepare", "cifar10dvs", "--root", str(tmp_path)]) == 2
+    assert "give --T" in capsys.readouterr().err
+    assert main(["data", "info", "cifar10dvs", "--root", str(tmp_path), "-o", "size=abc"]) == 2
+    assert "option size must be a positive integer" in capsys.readouterr().err
     assert main(["data", "prepare", "cifar10dvs", "--root", str(tmp_path), "--T", "0"]) == 2
     assert "--T must be a positive" in capsys.readouterr().err

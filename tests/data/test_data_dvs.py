@@ -294,3 +294,71 @@ def test_cache_off_parses_every_time(cifar10dvs_tree, tmp_path, parse_count):
     assert len(parse_count) == 2 and not list(tmp_path.rglob("*.npz"))
     with pytest.raises(DataError, match="cache is switched off"):
         ds.prepare(ds.sources[0])
+
+
+def test_cache_is_rebuilt_when_the_recording_or_its_window_changes(tmp_path, parse_count):
+    """A replaced recording or an edited labels file must not be served from frames of the old one."""
+    root = tmp_path / "g"
+    write_gesture(root)
+    ds = DVSGesture(root, train=True, T=2, cache_dir=tmp_path / "c", augment=False)
+    first = ds[0][0]
+    assert ds.is_cached(ds.samples[0]) and len(parse_count) == 1
+    # same name, new recording (more events, another seed): the cached frames are stale
+    write_gesture(tmp_path / "other", seed=1)
+    shutil.copy(tmp_path / "other" / "user01_fluorescent.aedat", root / "user01_fluorescent.aedat")
+    again = DVSGesture(root, train=True, T=2, cache_dir=tmp_path / "c", augment=False)
+    assert not again.is_cached(again.samples[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a stale file is an expected miss, not a damaged one
+        fresh = again[0][0]
+    t, x, y, p = write_gesture(tmp_path / "other2", seed=1)["events"]["user01_fluorescent"]
+    sel = (t >= 1_000) & (t < 2_000)
+    np.testing.assert_array_equal(fresh.numpy(), events_to_frames(t[sel], x[sel], y[sel], p[sel], 2, 128, 128))
+    assert not torch.equal(fresh, first) and again.is_cached(again.samples[0])
+    # an edited labels window (same recording) is a different sample
+    (root / "user01_fluorescent_labels.csv").write_text("class,startTime_usec,endTime_usec\n1,0,9000000\n")
+    wide = DVSGesture(root, train=True, T=2, cache_dir=tmp_path / "c", augment=False)
+    assert wide[0][0].sum() == len(t)
+
+
+def test_cache_files_follow_the_umask(cifar10dvs_tree, tmp_path):
+    """mkstemp makes 0600 files; a cache folder shared by a group must stay readable."""
+    import os
+
+    root, _ = cifar10dvs_tree
+    old = os.umask(0o022)
+    try:
+        ds = CIFAR10DVS(root, train=False, T=2, cache_dir=tmp_path, augment=False)
+        ds[0]
+    finally:
+        os.umask(old)
+    (path,) = tmp_path.rglob("*.npz")
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_damaged_cache_file_that_cannot_be_removed_names_the_fix(cifar10dvs_tree, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from arlif.data.cache import CacheWriteError
+
+    root, _ = cifar10dvs_tree
+    ds = CIFAR10DVS(root, train=False, T=2, cache_dir=tmp_path, augment=False)
+    ds[0]
+    (path,) = tmp_path.rglob("*.npz")
+    path.write_bytes(b"\0" * 100)
+
+    def refuse(self, missing_ok=False):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    with pytest.warns(UserWarning, match="rebuilding"):
+        with pytest.raises(CacheWriteError, match="(?s)Delete it.*cache_dir"):
+            ds[0]
+
+
+@pytest.mark.parametrize("option, value", [("size", "abc"), ("size", 0), ("size", 2.5), ("T", "x"), ("T", -1)])
+def test_bad_option_values_name_the_option(cifar10dvs_tree, option, value):
+    root, _ = cifar10dvs_tree
+    kwargs = {"T": 2, option: value}
+    with pytest.raises(DataError, match=f"option {option} must be a positive integer"):
+        CIFAR10DVS(root, train=False, cache=False, **kwargs)

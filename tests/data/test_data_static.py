@@ -49,6 +49,11 @@ def test_cifar_missing_root_and_file(tmp_path):
         CIFAR(tmp_path / "nowhere", "cifar10")
     with pytest.raises(DataError, match="no cifar-100-python/ folder"):
         CIFAR(tmp_path, "cifar100")
+    # unrelated train/ and test/ folders in a generic data root are not CIFAR-100's batch files
+    (tmp_path / "train").mkdir()
+    (tmp_path / "test").mkdir()
+    with pytest.raises(DataError, match="(?s)no cifar-100-python/ folder.*Expected layout"):
+        CIFAR(tmp_path, "cifar100")
     write_cifar(tmp_path, "cifar10", n=2)
     (tmp_path / "cifar-10-batches-py" / "data_batch_3").unlink()
     with pytest.raises(DataError, match="missing file .*data_batch_3"):

@@ -63,7 +63,9 @@ def register(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _common(prep)
-    prep.add_argument("--T", type=int, required=True, help="frames per sample, as the training run will use")
+    prep.add_argument(
+        "--T", type=int, default=None, help="frames per sample, as the training run will use (DVS datasets: required)"
+    )
     prep.add_argument(
         "--cache-dir",
         default=None,
@@ -153,7 +155,7 @@ def run_info(args) -> int:
         if empty:
             print(f"  classes with an empty split: {', '.join(empty)}")
     if info.temporal and train.cache is not None:
-        cached = sum(ds.cache.path(s.key).exists() for ds in (train, test) for s in ds.samples)
+        cached = sum(ds.is_cached(s) for ds in (train, test) for s in ds.samples)
         print(f"cache    {cached} of {len(train) + len(test)} samples built in {train.cache.folder}")
     return 0
 
@@ -165,9 +167,13 @@ def run_prepare(args) -> int:
     from ..data.cache import CacheWriteError
     from ..errors import DataError
 
-    if args.T < 1:
-        raise DataError(f"--T must be a positive number of frames, got {args.T}")
     info = get_dataset_info(args.name)
+    if info.temporal and args.T is None:
+        raise DataError(
+            f"{info.name}: give --T, the frames per sample the training run will use (e.g. --T {info.default_T})"
+        )
+    if args.T is not None and args.T < 1:
+        raise DataError(f"--T must be a positive number of frames, got {args.T}")
     if not info.temporal:
         _build(args)  # still check the layout
         print(f"{info.name}: static images are read directly; there is no frame cache to prepare (layout OK)")

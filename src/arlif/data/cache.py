@@ -4,9 +4,16 @@ One compressed ``.npz`` file per sample holds its integer event counts ``[T, 2, 
 unsigned dtype that fits. The folder name carries everything that changes the frames (dataset, T, sensor
 size, coordinate convention, cache format version), so frames for another T never collide.
 
+Each file also records a fingerprint of where its frames came from (the recording's size and modification
+time, and the sample's time window): a file whose fingerprint differs from the source's present one is
+stale (the recording was replaced, a labels file edited, or another copy of the dataset shares the cache
+folder) and is rebuilt, silently, like a miss.
+
 Files are written to a temporary name in the same folder and renamed into place, so a reader sees either
 a complete file or none. A run killed mid-write leaves only an ignored ``*.tmp`` file. A file that does not
 load, or holds frames of the wrong shape, is treated as a miss: it is deleted and rebuilt with a warning.
+Files get the permissions the umask allows (not ``mkstemp``'s 0600), so a shared cache folder stays readable
+by other users.
 """
 
 from __future__ import annotations
@@ -29,6 +36,18 @@ class CacheWriteError(DataError):
     """The cache folder cannot be written (a problem with the folder, not with the data)."""
 
 
+def source_fingerprint(source, window=None) -> str:
+    """What identifies the frames of one sample: ``"<bytes>:<mtime ns>:<window>"`` of its recording."""
+    st = os.stat(source)
+    return f"{st.st_size}:{st.st_mtime_ns}:{'all' if window is None else f'{window[0]}-{window[1]}'}"
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only portable way to read it is to set it
+    os.umask(mask)
+    return mask
+
+
 def cache_folder(base, dataset: str, T: int, H: int, W: int, tag: str = "") -> Path:
     """``base/<dataset>/frames-T<T>-<H>x<W>[-<tag>]-v<format>``."""
     name = f"frames-T{int(T)}-{int(H)}x{int(W)}" + (f"-{tag}" if tag else "") + f"-v{CACHE_FORMAT}"
@@ -45,26 +64,44 @@ class FrameCache:
     def path(self, key: str) -> Path:
         return self.folder / f"{key}.npz"
 
-    def load(self, key: str) -> np.ndarray | None:
-        """The cached counts, or ``None`` on a miss. A broken file is removed and reported as a miss."""
+    def load(self, key: str, fingerprint: str | None = None) -> np.ndarray | None:
+        """The cached counts, or ``None`` on a miss. With ``fingerprint`` (:func:`source_fingerprint`), a file
+        made from another version of the source is a miss too. A broken file is removed and reported as a
+        miss."""
         path = self.path(key)
         if not path.exists():
             return None
         try:
             with np.load(path, allow_pickle=False) as z:
                 frames = z["frames"]
+                current = fingerprint is None or _stored_fingerprint(z) == fingerprint
         except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
             problem = f"unreadable ({type(exc).__name__}: {exc})"
         else:
             if frames.shape == self.shape:
-                return frames
+                return frames if current else None  # stale: the caller rebuilds it and store() replaces it
             problem = f"frames of shape {frames.shape}, expected {self.shape}"
         warnings.warn(f"frame cache {path} is {problem}; rebuilding it", stacklevel=2)
-        path.unlink(missing_ok=True)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise CacheWriteError(
+                f"the frame cache file {path} is {problem} and cannot be removed ({exc}). Delete it, or "
+                f"choose a cache folder you can write with cache_dir=... (CLI: --cache-dir)"
+            ) from None
         return None
 
-    def store(self, key: str, counts: np.ndarray) -> None:
-        """Write ``counts`` atomically (temporary file in the same folder, then rename)."""
+    def is_current(self, key: str, fingerprint: str) -> bool:
+        """Whether ``key`` is cached from this version of its source (reads only the fingerprint)."""
+        try:
+            with np.load(self.path(key), allow_pickle=False) as z:
+                return _stored_fingerprint(z) == fingerprint
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error):
+            return False
+
+    def store(self, key: str, counts: np.ndarray, fingerprint: str = "") -> None:
+        """Write ``counts`` (and the ``fingerprint`` of their source) atomically: a temporary file in the same
+        folder, then a rename."""
         if counts.shape != self.shape:
             raise ValueError(f"frames of shape {counts.shape} do not fit a cache of shape {self.shape}")
         path = self.path(key)
@@ -80,10 +117,15 @@ class FrameCache:
             ) from None
         try:
             with os.fdopen(fd, "wb") as f:
-                np.savez_compressed(f, frames=counts.astype(dtype, copy=False))
+                np.savez_compressed(f, frames=counts.astype(dtype, copy=False), source=np.array(fingerprint))
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 whatever the umask
             os.replace(tmp, path)
         except BaseException as exc:
             Path(tmp).unlink(missing_ok=True)
             if isinstance(exc, OSError):  # e.g. a full disk
                 raise CacheWriteError(f"cannot write the frame cache file {path}: {exc}") from None
             raise
+
+
+def _stored_fingerprint(z) -> str | None:
+    return str(z["source"]) if "source" in z.files else None

@@ -105,7 +105,8 @@ def find_folder(root, name: str) -> Path:
         )
     root = Path(root)
     for folder in (root / spec["folder"], root):
-        if (folder / spec["test"][0]).exists() or (folder / spec["train"][0]).exists():
+        # files, not just names: a generic data root often holds unrelated train/ or test/ folders
+        if (folder / spec["test"][0]).is_file() or (folder / spec["train"][0]).is_file():
             return folder
     raise DataError(
         f"{name}: no {spec['folder']}/ folder (or batch files) under {root}. Expected layout:\n  "

@@ -19,7 +19,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from ..errors import DataError
 from .aedat import read_aedat2, read_aedat31
-from .cache import FrameCache, cache_folder
+from .cache import FrameCache, cache_folder, source_fingerprint
 from .framing import event_counts
 from .transforms import cifar10dvs_train_transform, gesture_train_transform
 
@@ -38,6 +38,15 @@ class EventSample:
     window: tuple[int, int] | None = None
 
 
+def _positive_int(dataset: str, option: str, value) -> int:
+    """``value`` as an int ≥ 1, or a DataError naming the option (values may come from the CLI as text)."""
+    what = {"T": "frames per sample", "size": "pixels, the side of the resized frames"}[option]
+    ok = isinstance(value, (int, np.integer, str)) and not isinstance(value, bool) and str(value).strip().isdigit()
+    if not ok or int(value) < 1:
+        raise DataError(f"{dataset}: option {option} must be a positive integer ({what}), got {value!r}")
+    return int(value)
+
+
 class EventFrames(Dataset):
     """Shared machinery: read a recording once, frame all its samples, cache them, serve tensors.
 
@@ -48,12 +57,12 @@ class EventFrames(Dataset):
     cache_tag = ""
 
     def __init__(self, root, train: bool, T: int, size, cache_dir, cache: bool, augment: bool):
-        if T is None or int(T) < 1:
-            raise DataError(f"{self.name}: T (frames per sample) must be a positive integer, got {T}")
-        self.T, self.train = int(T), train
-        self.size = None if size is None or int(size) == SENSOR[0] else int(size)
-        if self.size is not None and self.size < 1:
-            raise DataError(f"{self.name}: size must be a positive number of pixels, got {size}")
+        if T is None:
+            raise DataError(f"{self.name}: T (frames per sample) must be a positive integer, got None")
+        self.T, self.train = _positive_int(self.name, "T", T), train
+        if size is not None:
+            size = _positive_int(self.name, "size", size)
+        self.size = None if size is None or size == SENSOR[0] else size
         self._set_samples([])
         # (a missing root is reported by the subclass's layout check, with the expected layout)
         base = Path(cache_dir) if cache_dir is not None else Path(root or ".") / CACHE_SUBDIR
@@ -103,16 +112,27 @@ class EventFrames(Dataset):
         """Integer event counts ``[T, 2, 128, 128]`` of sample ``i`` (from the cache when possible)."""
         sample = self.samples[i]
         if self.cache is not None:
-            cached = self.cache.load(sample.key)
+            cached = self.cache.load(sample.key, self.fingerprint(sample))
             if cached is not None:
                 return cached
         return self._frame_source(sample.source, only=None if self.cache is not None else sample)[sample.key]
+
+    def fingerprint(self, sample: EventSample) -> str:
+        """What the cached frames of ``sample`` must have been made from (see :func:`source_fingerprint`)."""
+        try:
+            return source_fingerprint(sample.source, sample.window)
+        except OSError as exc:
+            raise DataError(f"{self.name}: cannot read the recording {sample.source} ({exc})") from None
+
+    def is_cached(self, sample: EventSample) -> bool:
+        """Whether the cache holds ``sample``'s frames, made from the present version of its recording."""
+        return self.cache is not None and self.cache.is_current(sample.key, self.fingerprint(sample))
 
     def prepare(self, source: Path) -> int:
         """Make sure every sample of ``source`` is cached; return how many had to be built."""
         if self.cache is None:
             raise DataError(f"{self.name}: the frame cache is switched off (cache=False), nothing to prepare")
-        missing = {s.key for s in self._by_source[source] if self.cache.load(s.key) is None}
+        missing = {s.key for s in self._by_source[source] if self.cache.load(s.key, self.fingerprint(s)) is None}
         if missing:
             self._frame_source(source, only=None)
         return len(missing)
@@ -132,7 +152,7 @@ class EventFrames(Dataset):
             except ValueError as exc:
                 raise DataError(f"{source}: corrupt events ({exc})") from None
             if self.cache is not None:
-                self.cache.store(s.key, counts)
+                self.cache.store(s.key, counts, self.fingerprint(s))
             out[s.key] = counts
         return out
 
