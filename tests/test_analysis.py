@@ -160,4 +160,9 @@ def test_ablate_fast_mode(tmp_path, capsys):
     assert len(rows) == 7 and all(0 <= r["firing_rate"] <= 1 for r in rows)
     # a second call reuses the finished runs
     assert cli(args) == 0
+    # ... but not under other settings: a table headed "2 epochs" must not show 1-epoch runs
+    capsys.readouterr()
+    assert cli([*args[:4], "2", *args[5:]]) == 2
+    err = capsys.readouterr().err
+    assert "other settings (epochs: 1 there, 2 asked)" in err and "Use another --out" in err
     assert cli(["ablate", "--variants", "izhikevich", "--out", str(tmp_path / "x")]) == 2

@@ -181,6 +181,63 @@ def test_resume_refuses_to_change_the_run(tmp_path):
     assert [m["epoch"] for m in _metrics(tmp_path / "run")] == [1, 2]
 
 
+def test_resume_with_more_epochs_follows_the_longer_cosine(tmp_path):
+    """Epochs 3-4 of a 2-epoch run resumed with --epochs 4 train on the 4-epoch curve (not the old one,
+    which would be back at its start), and each logged lr is the one its epoch trained with."""
+    import math
+
+    train(_cfg(tmp_path, epochs=2, lr=0.1))
+    train(None, resume=tmp_path / "run", overrides={"epochs": 4})
+    lrs = [m["lr"] for m in _metrics(tmp_path / "run")]
+    want = [0.05 * (1 + math.cos(math.pi * e / n)) for e, n in ((0, 2), (1, 2), (2, 4), (3, 4))]
+    assert lrs == pytest.approx(want, abs=1e-12)
+    ckpt = load_checkpoint(tmp_path / "run")
+    assert ckpt["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.0, abs=1e-12)  # the end of the curve
+
+
+def test_resume_is_bit_exact_with_data_workers(tmp_path, monkeypatch):
+    """Random augmentation drawn in a worker process: a resumed run must draw what the straight run drew."""
+    from arlif.data.digits import Digits
+
+    plain = Digits.__getitem__
+
+    def noisy(self, i):
+        x, y = plain(self, i)
+        return x + 0.1 * torch.rand_like(x), y  # drawn from the worker's torch RNG
+
+    monkeypatch.setattr(Digits, "__getitem__", noisy)
+    kw = dict(deterministic=True, workers=1, epochs=3, max_steps_per_epoch=2)
+    train(_cfg(tmp_path / "a", **kw))
+    train(_cfg(tmp_path / "b", **{**kw, "epochs": 1}))
+    train(None, resume=tmp_path / "b" / "run", overrides={"epochs": 3})
+    wa, wb = load_checkpoint(tmp_path / "a" / "run")["model"], load_checkpoint(tmp_path / "b" / "run")["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_eval_uses_the_runs_amp_setting(tmp_path, capsys):
+    """Training evaluates under its autocast; so must 'arlif eval', or the accuracies differ."""
+    summary = train(_cfg(tmp_path, epochs=1, amp=True, max_steps_per_epoch=6))
+    capsys.readouterr()
+    assert cli(["eval", str(tmp_path / "run"), "--json", str(tmp_path / "e.json")]) == 0
+    got = json.loads((tmp_path / "e.json").read_text())
+    trained = _metrics(tmp_path / "run")[-1]
+    assert got["acc"] == summary["final_acc"] and got["loss"] == pytest.approx(trained["test_loss"], rel=1e-6)
+    assert cli(["eval", str(tmp_path / "run"), "--amp", "false", "--json", str(tmp_path / "f.json")]) == 0
+    fp32 = json.loads((tmp_path / "f.json").read_text())
+    assert fp32["loss"] != pytest.approx(trained["test_loss"], rel=1e-6)  # bf16 autocast did make a difference
+
+
+def test_none_disables_an_optional_key_and_neuron_option_typos_are_errors(tmp_path, capsys):
+    assert load_config(None, {"grad_clip": "none"}).grad_clip is None
+    assert load_config(None, {"grad_clip": "None"}).grad_clip is None
+    with pytest.raises(ConfigError, match="expects"):
+        load_config(None, {"epochs": "none"})  # not optional
+    assert cli(["train", "--neuron-kwargs", "{decy: 0.2}", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "['decy'] are not options of any neuron" in err and "'decay'" in err
+    assert not (tmp_path / "r" / "last.pt").exists()
+
+
 def test_nan_loss_stops_with_epoch_and_step(tmp_path, monkeypatch):
     real = loop_module.tet_loss
     calls = {"n": 0}

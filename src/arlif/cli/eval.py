@@ -23,6 +23,12 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, help="evaluation batch size (default: the checkpoint's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     p.add_argument("--backend", help="neuron backend: auto, torch, cpu, triton (default: the checkpoint's)")
+    p.add_argument(
+        "--amp",
+        choices=("true", "false"),
+        help="evaluate under autocast (bf16 on CPU, fp16 on CUDA); default: as the run was trained, so the "
+        "accuracy matches the one training reported",
+    )
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     p.set_defaults(func=run)
 
@@ -41,6 +47,7 @@ def run(args) -> int:
         device=args.device,
         backend=args.backend,
         progress=True,
+        amp=None if args.amp is None else args.amp == "true",
     )
     print(f"checkpoint: {res['checkpoint']} (epoch {res['epoch']})")
     print(

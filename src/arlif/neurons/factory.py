@@ -45,7 +45,8 @@ def neuron_factory(neuron: str | Callable[..., nn.Module] = "arlif", **options) 
 
     ``neuron`` is a preset name (see :data:`NEURON_PRESETS`) or any callable returning an ``nn.Module``
     (it is called with ``**options``). For a preset, options the neuron class does not take (say ``decay``
-    for PLIF, when a config made for AR-LIF is switched to PLIF) are dropped with a warning.
+    for PLIF, when a config made for AR-LIF is switched to PLIF) are dropped with a warning; an option that
+    no neuron takes (a typo) raises ``ValueError``.
     """
     if callable(neuron) and not isinstance(neuron, str):
         return lambda: neuron(**options)
@@ -53,6 +54,14 @@ def neuron_factory(neuron: str | Callable[..., nn.Module] = "arlif", **options) 
         raise ValueError(f"unknown neuron {neuron!r}; choose one of {neuron_names()} or pass a callable")
     cls, preset = NEURON_PRESETS[neuron.lower()]
     merged, dropped = _accepted(cls, {**preset, **options})
+    # a key no neuron takes is a typo (say "decy"), not a setting made for another neuron: refuse it
+    known = {k for c, _ in NEURON_PRESETS.values() for k in inspect.signature(c.__init__).parameters} - {"self"}
+    typos = sorted(set(options) - known)
+    if typos:
+        raise ValueError(
+            f"neuron option(s) {typos} are not options of any neuron; {cls.__name__} takes "
+            f"{sorted(k for k in inspect.signature(cls.__init__).parameters if k != 'self')}"
+        )
     if dropped:
         warnings.warn(
             f"neuron {neuron!r} ({cls.__name__}) does not take {dropped}; ignoring them", stacklevel=2

@@ -1,7 +1,8 @@
 """The offline ablation: every neuron variant on the digits benchmark over several seeds.
 
 Each (variant, seed) is an ordinary training run in ``<out>/<variant>/seed<k>``; a finished run is reused,
-an unfinished one resumed, so an interrupted ablation continues where it stopped. After training, the final
+an unfinished one resumed, so an interrupted ablation continues where it stopped. A stored run made with
+other settings (say 1 epoch, when 3 are asked for) is an error, never silently reused. After training, the final
 model's firing rate, SOPs and energy are measured on the whole test split.
 """
 
@@ -14,7 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..analysis.energy import energy_report
-from .config import TrainConfig
+from ..errors import ConfigError
+from .config import TrainConfig, load_config
 from .evaluate import load_model, test_inputs
 from .loop import train
 
@@ -29,14 +31,35 @@ VARIANTS = {
 }
 
 
+# keys that may differ between a stored run and the ablation asking for it: they do not change results
+_IGNORED_ON_REUSE = {"out", "device", "workers", "data_root", "tensorboard"}
+
+
+def _check_reusable(folder: Path, wanted: TrainConfig) -> None:
+    """A run in ``folder`` is reused (or resumed) only if it was made with ``wanted``'s settings; otherwise a
+    table would mix results of other settings under this setup's heading."""
+    stored = load_config(folder / "config.yaml").to_dict()
+    diff = {
+        k: (stored[k], v) for k, v in wanted.to_dict().items() if k not in _IGNORED_ON_REUSE and stored.get(k) != v
+    }
+    if diff:
+        changes = ", ".join(f"{k}: {a!r} there, {b!r} asked" for k, (a, b) in sorted(diff.items()))
+        raise ConfigError(
+            f"{folder} holds a run made with other settings ({changes}). Use another --out for these settings, "
+            f"or delete that folder to retrain it"
+        )
+
+
 def run_one(base: TrainConfig, variant: str, seed: int, out: Path) -> dict:
     folder = out / variant / f"seed{seed}"
+    cfg = replace(base, neuron=variant, seed=seed, out=str(folder), tensorboard=False, name=f"ablation-{variant}")
+    if (folder / "summary.json").exists() or (folder / "last.pt").exists():
+        _check_reusable(folder, cfg)
     if (folder / "summary.json").exists():
         summary = json.loads((folder / "summary.json").read_text())
     elif (folder / "last.pt").exists():
         summary = train(None, resume=folder, verbose=False)
     else:
-        cfg = replace(base, neuron=variant, seed=seed, out=str(folder), tensorboard=False, name=f"ablation-{variant}")
         summary = train(cfg, verbose=False)
     model, cfg, _ = load_model(folder / "last.pt")
     report = energy_report(model, test_inputs(cfg, 10**9, 256, "cpu"))

@@ -41,7 +41,7 @@ class TrainConfig:
     momentum: float = 0.9  # SGD momentum
     weight_decay: float = 5e-4  # weight decay (applies to the neuron scalars a, c, w too)
     scheduler: str = "cosine"  # cosine (annealed over all epochs, stepped per epoch) or constant
-    grad_clip: float | None = None  # max gradient norm, none to disable
+    grad_clip: float | None = None  # max gradient norm; none (or null) to disable
     # loss (SPEC §5): (1 - mse_lambda)·mean_t CE(O_t, y) + mse_lambda·MSE(O, target)
     mse_lambda: float = 0.05  # λ_L, weight of the MSE term
     mse_target: str = "const"  # const (1.0) or onehot
@@ -93,8 +93,8 @@ def _allowed_types(hint) -> tuple[type, ...]:
 
 def _coerce(key: str, value):
     allowed = _allowed_types(_HINTS[key])
-    if value is None and type(None) in allowed:
-        return None
+    if type(None) in allowed and (value is None or (isinstance(value, str) and value.lower() in ("none", "null"))):
+        return None  # YAML spells it null; "none" is what people type
     if isinstance(value, bool) and bool not in allowed:
         raise ConfigError(f"config key {key!r} expects {_type_name(allowed)}, got {value!r}")
     if float in allowed and isinstance(value, int) and not isinstance(value, bool):

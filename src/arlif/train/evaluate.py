@@ -16,6 +16,7 @@ from . import distributed as D
 from .checkpoint import load_checkpoint
 from .config import from_dict
 from .distributed import DistInfo
+from .setup import amp_dtype as autocast_dtype
 from .setup import build_model, encode, resolve_device
 
 
@@ -98,7 +99,10 @@ def evaluate_checkpoint(
     device: str = "auto",
     backend: str | None = None,
     progress: bool = False,
+    amp: bool | None = None,
 ) -> dict:
+    """``amp``: evaluate under autocast (``None``: as the run was trained, so that the accuracy is the one
+    training reported; training evaluates under its own AMP setting)."""
     dev = resolve_device(device, DistInfo())
     model, cfg, ckpt = load_model(checkpoint, dev, backend)
     cfg = replace(
@@ -107,6 +111,7 @@ def evaluate_checkpoint(
         data_root=data_root or cfg.data_root,
         T=T or cfg.T,
         eval_batch_size=batch_size or cfg.eval_batch_size or cfg.batch_size,
+        amp=cfg.amp if amp is None else amp,
     )
     test_set, info = test_split(cfg)
     loader = DataLoader(test_set, batch_size=cfg.eval_batch_size, num_workers=cfg.workers)
@@ -114,7 +119,7 @@ def evaluate_checkpoint(
         if dev.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        res = evaluate(model, loader, cfg.T, info.temporal, dev, progress=progress)
+        res = evaluate(model, loader, cfg.T, info.temporal, dev, amp_dtype=autocast_dtype(cfg, dev), progress=progress)
         if dev.type == "cuda":
             torch.cuda.synchronize()
         elapsed = time.perf_counter() - t0

@@ -40,6 +40,7 @@ from .setup import (
     make_scheduler,
     neuron_parameters,
     resolve_device,
+    restore_scheduler,
     seed_everything,
     unwrap,
 )
@@ -119,11 +120,14 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm, verbose:
     sampler = DistributedSampler(
         train_set, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=cfg.seed, drop_last=False
     )
-    loader_kw = dict(num_workers=cfg.workers, pin_memory=device.type == "cuda", persistent_workers=cfg.workers > 0)
+    loader_kw = dict(num_workers=cfg.workers, pin_memory=device.type == "cuda")
+    # training workers are not persistent: a worker's RNG is seeded when it starts, and only workers started
+    # each epoch (after the per-epoch seed below) draw the augmentations an uninterrupted run would draw
     train_loader = DataLoader(train_set, batch_size=local_bs, sampler=sampler, **loader_kw)
     test_loader = DataLoader(
         EvalShard(test_set, dist.rank, dist.world_size),
         batch_size=(cfg.eval_batch_size or cfg.batch_size),
+        persistent_workers=cfg.workers > 0,  # evaluation draws no random numbers
         **loader_kw,
     )
 
@@ -146,7 +150,7 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm, verbose:
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
+        restore_scheduler(sched, opt, ckpt["scheduler"])
         scaler.load_state_dict(ckpt["scaler"])
         start_epoch, best_acc, best_epoch = ckpt["epoch"], ckpt["best_acc"], ckpt["best_epoch"]
     elif main and (out / "last.pt").exists():
@@ -203,6 +207,7 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm, verbose:
             where=lambda step, e=epoch: _divergence_note(out, e, step),
         )
         bar.close()
+        lr = opt.param_groups[0]["lr"]  # the rate this epoch trained with (sched.step() sets the next one)
         sched.step()
         D.all_reduce_sum(sums, dist)
         train_time = time.time() - t0
@@ -219,7 +224,7 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm, verbose:
             "test_top5": ev["top5"],
             "best_acc": best_acc,
             "best_epoch": best_epoch,
-            "lr": opt.param_groups[0]["lr"],
+            "lr": lr,
             "epoch_s": train_time,
             "neuron_params": neuron_parameters(unwrap(model)),
         }
