@@ -8,6 +8,8 @@ errors for unavailable backends.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import zlib
 
 import pytest
@@ -163,6 +165,24 @@ def test_bf16_and_fp16_inputs_compute_in_float32(backend):
         torch.testing.assert_close(fused.c.grad, ref.c.grad, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("make", [lambda **k: ARLIF(init_a=0.5, init_c=-0.7, **k), LIF, PLIF, CLIF])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_inputs_give_the_same_spikes_in_every_mode_and_backend(make, dtype):
+    """The reference backend and single-step mode keep their state in float32 too, as the fused ops do:
+    a bf16 membrane potential drifts from the fused one within a few steps."""
+    x = (_inputs([16, 64, 64], 4, torch.float32, seed=9)[0] * 1.5).to(dtype)
+    runs = {}
+    for backend in ("cpu", "torch"):
+        mod = make(backend=backend, store_state=True)
+        runs[backend] = mod(x)
+        assert runs[backend].dtype == dtype and mod.v.dtype == torch.float32 and mod.v_seq.dtype == dtype
+    single = make(step_mode="s")
+    runs["single"] = torch.stack([single(x[t]) for t in range(x.shape[0])])
+    assert single.v.dtype == torch.float32 and runs["single"].dtype == dtype
+    for name, s in runs.items():
+        assert torch.equal(s, runs["cpu"]), name
+
+
 def test_autocast_bf16_on_cpu():
     torch.manual_seed(0)
     lin = torch.nn.Linear(16, 32)
@@ -298,6 +318,22 @@ def test_torch_compile_fullgraph(neuron):
     torch.testing.assert_close(out, out_ref)
     for (name, p), p_ref in zip(net.named_parameters(), ref.parameters()):
         torch.testing.assert_close(p.grad, p_ref.grad, msg=name)
+
+
+def test_torch_compile_fullgraph_in_a_fresh_process():
+    """Backend resolution (compiler and kernel-cache lookups) must not break the trace when nothing has
+    loaded the kernels yet in the process."""
+    code = (
+        "import torch\n"
+        "from arlif import ARLIF\n"
+        "for backend in ('cpu', 'auto'):\n"
+        "    net = torch.nn.Sequential(torch.nn.Linear(8, 8), ARLIF(backend=backend))\n"
+        "    out = torch.compile(net, fullgraph=True, backend='eager')(torch.randn(4, 5, 8))\n"
+        "    assert out.shape == (4, 5, 8)\n"
+        "print('ok')\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and "ok" in res.stdout, res.stderr[-3000:]
 
 
 @pytest.mark.slow

@@ -227,3 +227,74 @@ def test_state_shape_change_without_reset_says_call_reset(step_mode):
         mod(torch.randn(shape[:-1] + (5,)))
     mod.reset()
     mod(torch.randn(shape[:-1] + (5,)))
+
+
+def test_custom_surrogates_are_refused_with_a_reason():
+    from arlif.surrogate import Surrogate
+
+    class Gauss(Surrogate):
+        kind = "gauss"
+
+    class Wide(Rectangle):
+        def derivative(self, u):
+            return torch.full_like(u, 123.0)
+
+    with pytest.raises(ValueError, match="kind 'gauss' is not one of .*get_surrogate"):
+        Gauss(1.0)
+    with pytest.raises(TypeError, match="overrides derivative"):
+        Wide()
+
+
+@pytest.mark.parametrize("backend", ["torch", "cpu"])
+def test_zero_time_steps_is_a_clear_error(backend):
+    with pytest.raises(ValueError, match="T = 0 time steps"):
+        ARLIF(backend=backend)(torch.randn(0, 2, 3))
+
+
+@pytest.mark.parametrize("backend", ["torch", "cpu"])
+def test_deepcopy_and_pickle_after_a_forward_keep_the_state_detached(backend):
+    import copy
+    import pickle
+
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), ARLIF(backend=backend, store_state=True))
+    net(torch.randn(5, 2, 3)).sum().backward()  # state is now part of a graph
+    for twin in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
+        assert torch.equal(twin[1].v, net[1].v) and not twin[1].v.requires_grad
+        assert torch.equal(twin[1].v_seq, net[1].v_seq)
+        reset_net(twin)
+        assert twin(torch.randn(5, 2, 3)).shape == (5, 2, 4)
+    assert net[1].v.requires_grad  # the original is untouched
+
+
+@pytest.mark.parametrize("backend", ["torch", "cpu"])
+def test_return_state_gives_the_sequences_with_gradients(backend):
+    """return_state=True: forward returns (spikes, NeuronState(v, m)); the same sequences as store_state,
+    the single-step states step by step, and a loss on them reaches x and the parameters."""
+    from arlif import NeuronState
+
+    torch.manual_seed(3)
+    x = torch.randn(6, 4, 5, dtype=torch.float64) + 0.5
+    probe = ARLIF(init_a=0.3, init_c=-0.5, backend="torch", store_state=True)
+    spikes_ref = probe(x)
+    mod = ARLIF(init_a=0.3, init_c=-0.5, backend=backend, return_state=True)
+    xx = x.clone().requires_grad_()
+    spikes, st = mod(xx)
+    assert isinstance(st, NeuronState) and torch.equal(spikes, spikes_ref)
+    torch.testing.assert_close(st.v, probe.v_seq)
+    torch.testing.assert_close(st.m, probe.m_seq)
+    (st.v.sum() + st.m.pow(2).sum()).backward()
+    ref = ARLIF(init_a=0.3, init_c=-0.5, backend="torch", store_state=True)
+    xr = x.clone().requires_grad_()
+    ref(xr)
+    (ref.v_seq.sum() + ref.m_seq.pow(2).sum()).backward()
+    torch.testing.assert_close(xx.grad, xr.grad)
+    torch.testing.assert_close(mod.a.grad, ref.a.grad)
+    torch.testing.assert_close(mod.c.grad, ref.c.grad)
+    single = ARLIF(init_a=0.3, init_c=-0.5, step_mode="s", return_state=True)
+    for t in range(x.shape[0]):
+        s_t, st_t = single(x[t])
+        assert torch.equal(s_t, spikes[t])
+        torch.testing.assert_close(st_t.v, st.v[t].detach())
+        torch.testing.assert_close(st_t.m, st.m[t].detach())
+    _, lif_state = LIF(backend=backend, return_state=True)(x)
+    assert lif_state.m is None and lif_state.v.shape == x.shape

@@ -1,7 +1,18 @@
 """arlif: AR-LIF spiking neural networks in PyTorch."""
 
 from . import surrogate
-from .neurons import ARLIF, CLIF, LIF, PLIF, BaseNeuron, check_backends, reset_net, set_backend, set_step_mode
+from .neurons import (
+    ARLIF,
+    CLIF,
+    LIF,
+    PLIF,
+    BaseNeuron,
+    NeuronState,
+    check_backends,
+    reset_net,
+    set_backend,
+    set_step_mode,
+)
 
 __version__ = "0.1.0"
 
@@ -11,6 +22,7 @@ __all__ = [
     "PLIF",
     "CLIF",
     "BaseNeuron",
+    "NeuronState",
     "reset_net",
     "set_step_mode",
     "set_backend",

@@ -14,7 +14,9 @@ atan       (α/2) / (1 + (π·α·u/2)²)            α = 2
 
 A surrogate is a small ``nn.Module``: ``sg(u)`` returns spikes (same dtype as ``u``) and
 ``sg.derivative(u)`` returns dS/du as a plain tensor. The fused kernels read ``sg.kind`` and
-``sg.width`` and evaluate the same formula themselves, so this file is the one definition.
+``sg.width`` and evaluate the same formula themselves, so this file is the one definition. For the same
+reason the set of formulas is closed: a subclass with a new ``kind`` or its own ``derivative`` is refused
+when it is made.
 """
 
 from __future__ import annotations
@@ -82,6 +84,20 @@ class Surrogate(nn.Module):
 
     def __init__(self, width: float):
         super().__init__()
+        cls = type(self)
+        # The fused kernels evaluate the four formulas natively by kind; a new kind or an overridden
+        # derivative() would be ignored there (or fail deep inside), so say so here.
+        if cls.kind not in KIND_IDS:
+            raise ValueError(
+                f"{cls.__name__}: surrogate kind {cls.kind!r} is not one of {sorted(KIND_IDS)}. arlif's "
+                f"surrogates are these formulas, evaluated natively by every backend; pick one with "
+                f"get_surrogate(name, width)"
+            )
+        if cls.derivative is not Surrogate.derivative:
+            raise TypeError(
+                f"{cls.__name__} overrides derivative(), which would not change the gradient: every backend "
+                f"evaluates the {cls.kind!r} formula itself. Use a built-in surrogate with another width"
+            )
         width = float(width)
         if not math.isfinite(width) or width <= 0:
             raise ValueError(f"{type(self).__name__}: width must be a positive finite number, got {width}")

@@ -19,7 +19,7 @@ class ARLIF(BaseNeuron):
     Args:
         v_threshold: base threshold V_th.
         decay: leak λ (0.5 means τ = 2).
-        surrogate, step_mode, backend, store_state: see :class:`arlif.neurons.BaseNeuron`.
+        surrogate, step_mode, backend, store_state, return_state: see :class:`arlif.neurons.BaseNeuron`.
         threshold_adjust: use the input-dependent threshold (``False``: θ = V_th, ``a`` frozen).
         adaptive_reset: use the reset memory (``False``: soft reset by θ, no ``m``, ``c`` frozen).
         carry_memory: carry ``m`` across steps (``False`` reproduces the CIFAR10-DVS reference runs, where
@@ -47,10 +47,11 @@ class ARLIF(BaseNeuron):
         step_mode: str = "m",
         backend: str = "auto",
         store_state: bool = False,
+        return_state: bool = False,
         init_a: float = 0.0,
         init_c: float = 1.0,
     ):
-        super().__init__(v_threshold, surrogate, step_mode, backend, store_state)
+        super().__init__(v_threshold, surrogate, step_mode, backend, store_state, return_state)
         self.decay = float(decay)
         self.threshold_adjust = bool(threshold_adjust)
         self.adaptive_reset = bool(adaptive_reset)

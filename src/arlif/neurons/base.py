@@ -12,6 +12,7 @@ NaN membrane potentials and no spikes; the trainer checks the loss instead.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -21,6 +22,19 @@ from ..ops.reference import run_steps
 from ..surrogate import Surrogate, get_surrogate
 
 Tensor = torch.Tensor
+
+
+def _compute_dtype(x: Tensor) -> torch.dtype:
+    """The dtype the dynamics run in: float64 for float64 input, float32 otherwise. Half-precision states
+    would drift from the fused path within a few steps (bf16 has 8 bits of mantissa)."""
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+class NeuronState(NamedTuple):
+    """States returned by a neuron made with ``return_state=True`` (``m`` is ``None`` without one)."""
+
+    v: Tensor
+    m: Tensor | None
 
 
 class BaseNeuron(nn.Module):
@@ -36,6 +50,10 @@ class BaseNeuron(nn.Module):
         step_mode: ``"m"`` (multi-step, ``[T, B, ...]``) or ``"s"`` (single step, ``[B, ...]``).
         backend: ``"auto"``, ``"torch"`` (per-step reference), ``"cpu"`` or ``"triton"`` (fused).
         store_state: keep ``v_seq`` (and ``m_seq``) ``[T, ...]`` after each multi-step forward.
+        return_state: make ``forward`` return ``(spikes, NeuronState(v, m))``: in multi-step mode the
+            sequences ``[T, ...]`` (V_t after reset, m_t), in single-step mode the state after the step;
+            ``m`` is ``None`` for neurons without one. They stay in the autograd graph, so a loss may use
+            them.
     """
 
     neuron_kind: str = ""
@@ -48,6 +66,7 @@ class BaseNeuron(nn.Module):
         step_mode: str = "m",
         backend: str = "auto",
         store_state: bool = False,
+        return_state: bool = False,
     ):
         super().__init__()
         self.v_threshold = float(v_threshold)
@@ -55,6 +74,7 @@ class BaseNeuron(nn.Module):
         self.step_mode = step_mode
         self.backend = backend
         self.store_state = bool(store_state)
+        self.return_state = bool(return_state)
         self.reset()
 
     # ---- configuration -------------------------------------------------------------------------
@@ -127,6 +147,8 @@ class BaseNeuron(nn.Module):
                 f"{type(self).__name__} expects a floating-point input (float32/float64/bfloat16/float16), "
                 f"got {x.dtype}; convert it with x.float()"
             )
+        if self.step_mode == "m" and x.dim() >= 1 and x.shape[0] == 0:
+            raise ValueError(f"{type(self).__name__}: the input has T = 0 time steps (shape {tuple(x.shape)})")
         if x.dim() < min_dim:
             raise ValueError(
                 f"{type(self).__name__} in step_mode={self.step_mode!r} expects input {layout}, got shape "
@@ -135,35 +157,55 @@ class BaseNeuron(nn.Module):
             )
 
     def single_step_forward(self, x: Tensor) -> Tensor:
-        """One step: ``x`` [B, ...] -> spikes [B, ...]; updates the stored state."""
+        """One step: ``x`` [B, ...] -> spikes [B, ...] in x's dtype; updates the stored state (float32 for
+        bf16/fp16 input, as in the fused multi-step path)."""
         self._check_input(x, 1, "[B, ...] (one time step)")
-        states = self._initial_states(x)
-        s, *new_states = self._step_fn()(x, *states, *self._params(), **self._config())
+        xc = x.to(_compute_dtype(x))
+        states = self._initial_states(xc)
+        s, *new_states = self._step_fn()(xc, *states, *self._params(), **self._config())
         for name, st in zip(self.state_names, new_states):
             setattr(self, name, 0.0 if st is None else st)
-        return s
+        if self.return_state:
+            return s.to(x.dtype), NeuronState(new_states[0], new_states[1] if len(new_states) > 1 else None)
+        return s.to(x.dtype)
 
     def multi_step_forward(self, x_seq: Tensor) -> Tensor:
         """All steps: ``x_seq`` [T, B, ...] -> spikes [T, B, ...]; stores the final state."""
         self._check_input(x_seq, 2, "[T, B, ...] (time first)")
         backend = backends.resolve_backend(self.neuron_kind, self.backend, x_seq.device)
+        keep = self.store_state or self.return_state
         if backend == "torch":
-            states = self._initial_states(x_seq[0])
+            xc = x_seq.to(_compute_dtype(x_seq))
+            states = self._initial_states(xc[0])
             spikes, final, seqs = run_steps(
-                self._step_fn(), x_seq, states, self._params(), keep_states=self.store_state, **self._config()
+                self._step_fn(), xc, states, self._params(), keep_states=keep, **self._config()
             )
+            # the fused ops' contract: spikes and state sequences in the input dtype, final states in fp32
+            spikes = spikes.to(x_seq.dtype)
+            seqs = tuple(None if q is None else q.to(x_seq.dtype) for q in seqs)
         else:
             # a state still at rest stays None: the fused ops start it at zero without a tensor to make,
             # read and keep for backward
             states = self._current_state(x_seq[0])
             fused = backends.get_fused(self.neuron_kind, backend)
-            spikes, final, seqs = fused(x_seq, states, self._params(), self.store_state, **self._config())
+            spikes, final, seqs = fused(x_seq, states, self._params(), keep, **self._config())
         for name, st in zip(self.state_names, final):
             setattr(self, name, 0.0 if st is None else st)
         if self.store_state:
             self.v_seq = seqs[0]
             self.m_seq = seqs[1] if len(seqs) > 1 else None
+        if self.return_state:
+            return spikes, NeuronState(seqs[0], seqs[1] if len(seqs) > 1 else None)
         return spikes
+
+    def __getstate__(self) -> dict:
+        """For pickling and ``copy.deepcopy``: a state tensor still in the autograd graph (after a forward,
+        before ``reset()``) cannot be deep-copied, so the copy holds its value, detached."""
+        state = self.__dict__.copy()
+        for name in (*self.state_names, "v_seq", "m_seq"):
+            if isinstance(state.get(name), Tensor):
+                state[name] = state[name].detach()
+        return state
 
     def forward(self, x: Tensor) -> Tensor:
         if self._step_mode == "m":

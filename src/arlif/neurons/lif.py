@@ -25,10 +25,11 @@ class LIF(BaseNeuron):
         step_mode: str = "m",
         backend: str = "auto",
         store_state: bool = False,
+        return_state: bool = False,
     ):
         if reset not in ("soft", "hard"):
             raise ValueError(f"LIF reset must be 'soft' or 'hard', got {reset!r}")
-        super().__init__(v_threshold, surrogate, step_mode, backend, store_state)
+        super().__init__(v_threshold, surrogate, step_mode, backend, store_state, return_state)
         self.decay = float(decay)
         self.reset_mode = reset
 
@@ -61,8 +62,9 @@ class PLIF(BaseNeuron):
         step_mode: str = "m",
         backend: str = "auto",
         store_state: bool = False,
+        return_state: bool = False,
     ):
-        super().__init__(v_threshold, surrogate, step_mode, backend, store_state)
+        super().__init__(v_threshold, surrogate, step_mode, backend, store_state, return_state)
         self.w = nn.Parameter(torch.tensor(float(init_w)))
 
     def _step_fn(self):
@@ -90,10 +92,11 @@ class CLIF(BaseNeuron):
         step_mode: str = "m",
         backend: str = "auto",
         store_state: bool = False,
+        return_state: bool = False,
     ):
         if not tau > 0:
             raise ValueError(f"CLIF tau must be positive, got {tau}")
-        super().__init__(v_threshold, surrogate, step_mode, backend, store_state)
+        super().__init__(v_threshold, surrogate, step_mode, backend, store_state, return_state)
         self.tau = float(tau)
 
     def _initial_states(self, like):

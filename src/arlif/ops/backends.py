@@ -92,6 +92,13 @@ def available_backends(neuron: str, device: torch.device | str = "cpu") -> list[
     return names + ["torch"]
 
 
+# Backend resolution looks at the file system (the compiler, the kernel cache) and at the environment, which
+# torch.compile cannot trace: with fullgraph=True a model compiled in a fresh process would fail on it. Its
+# result depends only on the arguments (and the process), so the trace runs it once and keeps the answer.
+_constant_when_traced = getattr(torch.compiler, "assume_constant_result", lambda fn: fn)
+
+
+@_constant_when_traced
 def resolve_backend(neuron: str, backend: str, device: torch.device) -> str:
     """Turn a requested backend name into the one that will run, or raise a clear error."""
     check_backend_name(backend)
