@@ -298,3 +298,29 @@ def test_return_state_gives_the_sequences_with_gradients(backend):
         torch.testing.assert_close(st_t.m, st.m[t].detach())
     _, lif_state = LIF(backend=backend, return_state=True)(x)
     assert lif_state.m is None and lif_state.v.shape == x.shape
+
+
+@pytest.mark.parametrize("backend", ["torch", "cpu"])
+def test_detach_cuts_the_graph_between_chunks_and_keeps_the_state(backend):
+    """Truncated BPTT: after detach_net, the second chunk's gradient is the one of a neuron that starts
+    from the same state values with no history."""
+    from arlif import detach_net
+
+    torch.manual_seed(1)
+    x1, x2 = torch.randn(4, 3, 5) + 0.5, torch.randn(4, 3, 5) + 0.5
+    net = torch.nn.Sequential(ARLIF(init_a=0.2, init_c=-0.4, backend=backend))
+    net(x1)
+    v, m = net[0].v.clone(), net[0].m.clone()
+    detach_net(net)
+    assert not net[0].v.requires_grad and torch.equal(net[0].v, v) and torch.equal(net[0].m, m)
+    xx = x2.clone().requires_grad_()
+    net(xx).sum().backward()
+    fresh = ARLIF(init_a=0.2, init_c=-0.4, backend=backend)
+    fresh.v, fresh.m = v.detach(), m.detach()
+    xf = x2.clone().requires_grad_()
+    fresh(xf).sum().backward()
+    torch.testing.assert_close(xx.grad, xf.grad)
+    torch.testing.assert_close(net[0].a.grad, fresh.a.grad)
+    torch.testing.assert_close(net[0].c.grad, fresh.c.grad)
+    net[0].reset()
+    net[0].detach()  # at rest: nothing to detach, no error

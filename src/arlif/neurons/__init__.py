@@ -1,7 +1,7 @@
 """Spiking neuron modules: AR-LIF and the LIF, PLIF and CLIF baselines (SPEC §2)."""
 
 from .arlif import ARLIF
-from .base import BaseNeuron, NeuronState, check_backends, reset_net, set_backend, set_step_mode
+from .base import BaseNeuron, NeuronState, check_backends, detach_net, reset_net, set_backend, set_step_mode
 from .factory import NEURON_PRESETS, neuron_factory, neuron_names
 from .lif import CLIF, LIF, PLIF
 
@@ -13,6 +13,7 @@ __all__ = [
     "BaseNeuron",
     "NeuronState",
     "reset_net",
+    "detach_net",
     "set_step_mode",
     "set_backend",
     "check_backends",

@@ -198,6 +198,14 @@ class BaseNeuron(nn.Module):
             return spikes, NeuronState(seqs[0], seqs[1] if len(seqs) > 1 else None)
         return spikes
 
+    def detach(self) -> None:
+        """Cut the state from the autograd graph of earlier steps, keeping its value (truncated BPTT: call
+        between chunks of one long sequence; SpikingJelly's ``functional.detach_net`` calls this too)."""
+        for name in self.state_names:
+            st = getattr(self, name)
+            if isinstance(st, Tensor):
+                setattr(self, name, st.detach())
+
     def __getstate__(self) -> dict:
         """For pickling and ``copy.deepcopy``: a state tensor still in the autograd graph (after a forward,
         before ``reset()``) cannot be deep-copied, so the copy holds its value, detached."""
@@ -228,6 +236,13 @@ def reset_net(net: nn.Module) -> None:
     for mod in net.modules():
         if isinstance(mod, BaseNeuron) or callable(getattr(mod, "reset", None)):
             mod.reset()
+
+
+def detach_net(net: nn.Module) -> None:
+    """Detach the state of every arlif neuron in ``net`` from earlier steps' graph (see
+    :meth:`BaseNeuron.detach`), keeping its value."""
+    for mod in _neurons(net):
+        mod.detach()
 
 
 def set_step_mode(net: nn.Module, mode: str) -> None:
