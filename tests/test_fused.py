@@ -49,7 +49,7 @@ def _run(mod, chunks, dtype):
     loss, outs = 0.0, []
     for i, x in enumerate(xs):
         s = mod(x)
-        w = torch.linspace(0.5, 1.5, s.numel(), dtype=dtype).view_as(s)
+        w = torch.linspace(0.5, 1.5, s.numel(), dtype=dtype, device=s.device).view_as(s)
         loss = loss + (s.to(dtype) * w).sum() + (mod.v_seq.to(dtype) * w.flip(0)).sum() * 0.3
         outs += [s, mod.v_seq, mod.v]
         if mod.m_seq is not None:

@@ -66,7 +66,9 @@ def test_triton_cuda_bf16_keeps_fp32_state():
     s.float().sum().backward()
     assert s.dtype == torch.bfloat16 and mod.v.dtype == torch.float32 and x.grad.dtype == torch.bfloat16
     ref = ARLIF(init_a=0.3, backend="torch").to(DEV)
-    assert torch.equal(ref(x.detach().float()), s.float())
+    # compiled fp32 code uses fast exp/division and contracts to FMAs: a neuron within ~1e-7 of its threshold
+    # may flip, so allow a few in 9600 (the interpreter and the CPU kernels match exactly)
+    assert (ref(x.detach().float()) != s.float()).sum().item() <= 3
 
 
 def test_triton_cuda_opcheck():

@@ -14,6 +14,7 @@ under ``TRITON_INTERPRET=1`` (set before this module is imported; used by the te
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -47,6 +48,29 @@ def _consts(cd: torch.dtype, device: torch.device, vth: float, k: float, width: 
 
 def _grid(n: int):
     return (triton.cdiv(max(n, 1), BLOCK),)
+
+
+# _scratch_barrier_note: each backward kernel stores V_{t-1} (and m_{t-1}) to a global scratch buffer, then
+# reads it back. The compiler may give the store and the load different thread layouts (it did for N % 16 != 0
+# when compiled for sm_90), so a value can be read by another thread than the one that wrote it, and Triton
+# orders global-memory accesses only within one thread. A tl.debug_barrier() (bar.sync, which also orders
+# global memory within the block) between the two loops makes the last rows visible; without it the first
+# backward step could read uninitialised scratch. The interpreter cannot show this race.
+
+
+def _on_device(fn):
+    """Run a launcher with the tensors' CUDA device current: Triton launches on the current device and stream,
+    not on the device of its arguments (an input on cuda:1 would otherwise fail or run on cuda:0's stream)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        dev = next((a.device for a in args if isinstance(a, Tensor)), None)
+        if dev is None or dev.type != "cuda":
+            return fn(*args, **kwargs)
+        with torch.cuda.device(dev):
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 # ---- elementwise helpers -----------------------------------------------------------------------------
@@ -198,6 +222,7 @@ def _arlif_bwd_kernel(gs_ptr, gvT_ptr, gmT_ptr, gvseq_ptr, gmseq_ptr, x_ptr, v0_
             tl.store(sm_ptr + p, m, mask=mask)
         v, m, _s, _u, _th, _tx, _sx, _g, _k, _sm = _arlif_step(v, m, xi, vth, decay, ta, cc, TA, AR, CARRY)
         p += N
+    tl.debug_barrier()  # see _scratch_barrier_note
     # 2. BPTT, last step first
     gv = _load_or_zero(gvT_ptr + offs, mask, HAS_GVT, v)
     gm = _load_or_zero(gmT_ptr + offs, mask, HAS_GMT, v)
@@ -265,6 +290,7 @@ def _total(partials: Tensor, cd: torch.dtype) -> Tensor:
     return partials.sum(dtype=torch.float64).to(cd)
 
 
+@_on_device
 def arlif_forward(x, v0, m0, a, c, vth, decay, ta_on, ar, carry, keep):
     cd = compute_dtype(x.dtype)
     x = _prep(x)
@@ -287,6 +313,7 @@ def arlif_forward(x, v0, m0, a, c, vth, decay, ta_on, ar, carry, keep):
     return spikes, vT, mT, vseq, mseq
 
 
+@_on_device
 def arlif_backward(gs, gvT, gmT, gvseq, gmseq, x, v0, m0, a, c, vth, decay, ta_on, ar, carry, kind, width):
     cd = compute_dtype(x.dtype)
     x = _prep(x)
@@ -370,6 +397,7 @@ def _leaky_bwd_kernel(gs_ptr, gvT_ptr, gvseq_ptr, x_ptr, v0_ptr, k_ptr, c_ptr, s
         tl.store(sv_ptr + p, v, mask=mask)
         v, _s, _h, _u = _leaky_step(v, xi, k, vth, HARD)
         p += N
+    tl.debug_barrier()  # see _scratch_barrier_note
     gv = _load_or_zero(gvT_ptr + offs, mask, HAS_GVT, v)
     acc = tl.zeros([BLOCK], dtype=cdt)
     p = offs + last
@@ -400,6 +428,7 @@ def _leak_tensor(k, cd, device) -> Tensor:
     return _consts(cd, device, float(k), 0.0, 0.0, 0.0)  # element 0 is the leak
 
 
+@_on_device
 def leaky_forward(x, v0, k, vth, hard, keep):
     cd = compute_dtype(x.dtype)
     x = _prep(x)
@@ -416,6 +445,7 @@ def leaky_forward(x, v0, k, vth, hard, keep):
     return spikes, vT, vseq
 
 
+@_on_device
 def leaky_backward(gs, gvT, gvseq, x, v0, k, vth, hard, kind, width, need_k):
     cd = compute_dtype(x.dtype)
     x = _prep(x)
@@ -498,6 +528,7 @@ def _clif_bwd_kernel(gs_ptr, gvT_ptr, gmT_ptr, gvseq_ptr, gmseq_ptr, x_ptr, v0_p
         tl.store(sm_ptr + p, m, mask=mask)
         v, m, _s, _u, _q, _sm = _clif_step(v, m, xi, vth, kc, tau)
         p += N
+    tl.debug_barrier()  # see _scratch_barrier_note
     gv = _load_or_zero(gvT_ptr + offs, mask, HAS_GVT, v)
     gm = _load_or_zero(gmT_ptr + offs, mask, HAS_GMT, v)
     p = offs + last
@@ -525,6 +556,7 @@ def _clif_bwd_kernel(gs_ptr, gvT_ptr, gmT_ptr, gvseq_ptr, gmseq_ptr, x_ptr, v0_p
         tl.store(gm0_ptr + offs, gm, mask=mask)
 
 
+@_on_device
 def clif_forward(x, v0, m0, vth, tau, keep):
     cd = compute_dtype(x.dtype)
     x = _prep(x)
@@ -543,6 +575,7 @@ def clif_forward(x, v0, m0, vth, tau, keep):
     return spikes, vT, mT, vseq, mseq
 
 
+@_on_device
 def clif_backward(gs, gvT, gmT, gvseq, gmseq, x, v0, m0, vth, tau, kind, width):
     cd = compute_dtype(x.dtype)
     x = _prep(x)
