@@ -23,8 +23,15 @@ from arlif.ops.bench import SavedBytes
 from arlif.train import tet_loss
 
 
-def saved_bytes(model, x, y) -> int:
-    with SavedBytes() as meter:
+def _autocast(x, amp: bool):
+    """The training loop's AMP: bf16 on CPU, fp16 on CUDA."""
+    return torch.autocast(x.device.type, dtype=torch.bfloat16 if x.device.type == "cpu" else torch.float16,
+                          enabled=amp)  # fmt: skip
+
+
+def saved_bytes(model, x, y, amp: bool) -> int:
+    """Bytes kept for backward by one forward, under the same autocast as the timed steps."""
+    with SavedBytes() as meter, _autocast(x, amp):
         out = model(x)
         loss = tet_loss(out.float(), y)
     del out, loss
@@ -33,8 +40,7 @@ def saved_bytes(model, x, y) -> int:
 
 
 def step(model, x, y, amp: bool):
-    with torch.autocast(x.device.type, dtype=torch.bfloat16 if x.device.type == "cpu" else torch.float16,
-                        enabled=amp):
+    with _autocast(x, amp):
         loss = tet_loss(model(x).float(), y)
     loss.backward()
     reset_net(model)
@@ -48,7 +54,7 @@ def measure(backend: str, args) -> dict:
     set_backend(model, backend)
     x = torch.randn(args.T, args.batch, 3, 32, 32, device=device)
     y = torch.randint(0, 10, (args.batch,), device=device)
-    res = {"backend": backend, "saved_bytes": saved_bytes(model, x, y)}
+    res = {"backend": backend, "saved_bytes": saved_bytes(model, x, y, args.amp)}
     step(model, x, y, args.amp)  # warm-up (and kernel build / autotune)
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -79,7 +85,13 @@ def main() -> None:
     p.add_argument("--backends", default="torch,auto")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args()
-    rows = [measure(b, args) for b in args.backends.split(",")]
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    bad = [b for b in backends if b not in ("auto", "torch", "cpu", "triton")]
+    if bad or not backends:
+        p.error(f"--backends: unknown {bad or 'empty list'}; choose from auto,torch,cpu,triton")
+    if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
+        p.error("--device cuda requested but CUDA is not available here")
+    rows = [measure(b, args) for b in backends]
     print(f"{args.model} + {args.neuron}, T={args.T}, batch {args.batch}, device {args.device}, amp {args.amp}")
     print(f"{'backend':8} {'saved for backward':>20} {'peak CUDA':>12} {'step ms':>9}")
     for r in rows:

@@ -18,6 +18,23 @@ def test_bench_writes_json_and_markdown(tmp_path, capsys):
     assert saved["cpu"] < saved["torch"]
     assert "| arlif | cpu |" in md.read_text()
     assert "arlif" in capsys.readouterr().out
+    assert data["settings"] == {"T": 3, "shape": [2, 3], "dtype": "float32", "repeats": 2, "warmup": 0,
+                                "skipped": []}  # fmt: skip
+
+
+def test_bench_refuses_bad_shapes_threads_and_an_empty_run(monkeypatch, capsys):
+    for shape in ("2,x", "4x", "2,,3", "2,-1", "0"):
+        assert main(["bench", "--neurons", "lif", "--backends", "cpu", "--shape", shape]) == 2, shape
+        assert "--shape must be positive" in capsys.readouterr().err
+    assert main(["bench", "--neurons", "lif", "--backends", "cpu", "--shape", "2", "--threads", "0"]) == 2
+    assert "--threads must be >= 1" in capsys.readouterr().err
+    assert main(["bench", "--neurons", ",", "--backends", "cpu"]) == 2
+    assert "at least one" in capsys.readouterr().err
+    # every pair skipped: the reasons are printed even with --quiet, and nothing pretends to have run
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    assert main(["bench", "--neurons", "lif", "--backends", "triton", "--shape", "2", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "skip lif/triton" in err and "nothing could be benchmarked" in err
 
 
 def test_bench_rejects_unknown_names(capsys):

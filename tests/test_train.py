@@ -352,7 +352,7 @@ def test_eval_split_has_the_same_checks_as_training(tmp_path, capsys):
     args = ["train", "--epochs", "1", "--max-steps-per-epoch", "2", "--out", str(out), "--tensorboard", "false"]
     assert cli(args) == 0
     assert cli(["eval", str(out / "last.pt"), "--dataset", "cifar10"]) == 2
-    assert "needs --data-root" in capsys.readouterr().err
+    assert "needs its data root" in capsys.readouterr().err
 
 
 def test_resume_continues_in_a_moved_run_folder(tmp_path):

@@ -77,7 +77,7 @@ def test_temporal_default_T_and_size_option_updates_info(roots, tmp_path):
 def test_registry_errors(roots):
     with pytest.raises(DataError, match="unknown dataset 'mnist'"):
         build_datasets("mnist", "/x")
-    with pytest.raises(DataError, match="(?s)needs --data-root.*cifar-10-batches-py.*kriz"):
+    with pytest.raises(DataError, match="(?s)needs its data root.*--data-root.*cifar-10-batches-py.*kriz"):
         build_datasets("cifar10", None)
     with pytest.raises(DataError, match=r"no option\(s\) \['sise'\]; its options are \[.*'size'"):
         build_datasets("cifar10dvs", roots["cifar10dvs"], 4, sise=48)

@@ -23,7 +23,7 @@ def register(sub) -> None:
     p.add_argument("--variants", help="comma list of variants (default: all seven)")
     p.add_argument("--max-steps-per-epoch", type=int, help="cap on training steps per epoch (quick checks)")
     p.add_argument("--out", default="runs/ablation", help="folder for the runs (default runs/ablation)")
-    p.add_argument("--markdown", help="also write the table to this Markdown file")
+    p.add_argument("--markdown", help="write the table to this Markdown file (default <out>/ABLATION.md)")
     p.set_defaults(func=run)
 
 

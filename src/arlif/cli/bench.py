@@ -10,12 +10,13 @@ def _csv(text: str) -> list[str]:
 
 
 def _shape(text: str) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(t) for t in _csv(text.replace("x", ",")))
-    except ValueError:
-        msg = f"--shape must be integers separated by commas, e.g. 32,64,16,16; got {text!r}"
-        raise ValueError(msg) from None
-    if not shape or any(s <= 0 for s in shape):
+    import re
+
+    fields = [t.strip() for t in re.split(r"[,x]", text)]
+    if not all(f.isdigit() for f in fields):  # an empty or non-numeric field is a typo, not a shorter shape
+        raise ValueError(f"--shape must be positive integers separated by commas, e.g. 32,64,16,16; got {text!r}")
+    shape = tuple(int(f) for f in fields)
+    if any(s <= 0 for s in shape):
         raise ValueError(f"--shape must be positive sizes, got {text!r}")
     return shape
 
@@ -65,26 +66,39 @@ def run(args) -> int:
     bad = [b for b in names if b not in ("torch", "cpu", "triton")]
     if bad:
         raise ValueError(f"unknown backend(s) {bad}; choose from torch,cpu,triton")
+    if not neurons or not names:
+        raise ValueError("--neurons and --backends must each name at least one")
     if args.T < 1 or args.repeats < 1 or args.warmup < 0:
         raise ValueError("--T and --repeats must be >= 1 and --warmup >= 0")
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda requested but CUDA is not available here")
-    if args.threads:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     if args.steady_heap and not bench.steady_heap():
         raise ValueError("--steady-heap needs glibc (the C library of most Linux systems); it is not used here")
+    shape = _shape(args.shape)
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
-    results = bench.run_bench(neurons, names, _shape(args.shape), args.T, args.dtype, str(device),
-                              args.repeats, args.warmup, log=log)  # fmt: skip
+    skipped: list[tuple[str, str, str]] = []
+    results = bench.run_bench(neurons, names, shape, args.T, args.dtype, str(device),
+                              args.repeats, args.warmup, log=log, skipped=skipped)  # fmt: skip
+    if args.quiet:  # progress is optional, the reason a pair is missing from the table is not
+        for neuron, backend, why in skipped:
+            print(f"skip {neuron}/{backend}: {why}", file=sys.stderr)
+    if not results:
+        raise ValueError("nothing could be benchmarked here (see the skip lines above); choose other --backends")
     env = bench.environment(str(device))
     heap = ", steady heap" if args.steady_heap else ""
-    print(f"input [T={args.T}, {args.shape}] {args.dtype} on {env.get('gpu', device)}; "
+    print(f"input [T={args.T}, {','.join(map(str, shape))}] {args.dtype} on {env.get('gpu', device)}; "
           f"torch {env['torch']}, {env['threads']} CPU threads{heap}")  # fmt: skip
     print(bench.text_table(results))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(bench.to_json(results, str(device)) + "\n")
+        settings = dict(T=args.T, shape=list(shape), dtype=args.dtype, repeats=args.repeats, warmup=args.warmup,
+                        skipped=[dict(neuron=n, backend=b, reason=w) for n, b, w in skipped])  # fmt: skip
+        args.json.write_text(bench.to_json(results, str(device), settings) + "\n")
         print(f"wrote {args.json}")
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)

@@ -66,7 +66,8 @@ def _checked(name: str, root, T: int | None, options: dict) -> tuple[DatasetInfo
     if info.needs_root and not root:
         where = f"\nGet it from {info.where}" if info.where else ""
         raise DataError(
-            f"dataset {info.name!r} needs --data-root (the folder that holds it). "
+            f"dataset {info.name!r} needs its data root, the folder that holds it (arlif train/eval: "
+            f"--data-root; arlif data: --root). "
             f"Expected layout:\n{info.layout}{where}"
         )
     unknown = sorted(set(options) - set(info.options))

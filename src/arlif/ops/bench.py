@@ -60,7 +60,8 @@ class Result:
 
 def _spec(neuron: str, dtype: torch.dtype, device):
     """(registry key, step function, initial-state maker, params, config) of a benchmark neuron, with the
-    modules' defaults."""
+    modules' defaults, except AR-LIF's ``a = 0.3`` instead of 0 so that the threshold adjustment acts (its
+    cost is the same either way; a trained network has a != 0)."""
     sg = get_surrogate("rectangle")
     p = lambda v: torch.tensor(v, dtype=torch.float32, device=device, requires_grad=True)  # noqa: E731
     if neuron == "arlif":
@@ -191,9 +192,10 @@ def steady_heap() -> bool:
 
 def run_bench(neurons=NEURONS, backend_names=("torch", "cpu", "triton"), shape=(32, 64, 16, 16), T=8,
               dtype="float32", device="cpu", repeats=10, warmup=2, skip_unavailable=True,
-              log=None) -> list[Result]:  # fmt: skip
-    """Benchmark every neuron × backend. Backends that cannot run here are skipped (with a log line) when
-    ``skip_unavailable``, else raise :class:`arlif.ops.BackendUnavailableError`.
+              log=None, skipped=None) -> list[Result]:  # fmt: skip
+    """Benchmark every neuron × backend. Backends that cannot run here are skipped (with a log line, and
+    ``(neuron, backend, reason)`` appended to the list ``skipped`` if given) when ``skip_unavailable``, else
+    raise :class:`arlif.ops.BackendUnavailableError`.
 
     The timed runs are interleaved round-robin over all neuron × backend pairs (one run of each, then the
     next round), so slow drifts of a shared machine hit every pair alike and the ratios stay comparable.
@@ -213,6 +215,8 @@ def run_bench(neurons=NEURONS, backend_names=("torch", "cpu", "triton"), shape=(
                         backends.resolve_backend(key, backend, torch.device(device))
                     if log:
                         log(f"skip {neuron}/{backend}: {why}")
+                    if skipped is not None:
+                        skipped.append((neuron, backend, why))
                     continue
             runners[(neuron, backend)] = _runner(neuron, backend, tdtype, device)
     for run in runners.values():
@@ -295,5 +299,10 @@ def text_table(results: list[Result]) -> str:
     return "\n".join(rows)
 
 
-def to_json(results: list[Result], device="cpu") -> str:
-    return json.dumps(dict(environment=environment(device), results=[asdict(r) for r in results]), indent=2)
+def to_json(results: list[Result], device="cpu", settings: dict | None = None) -> str:
+    """``settings``: how the numbers were taken (repeats, warm-up, skipped pairs...), recorded beside them."""
+    out = dict(environment=environment(device))
+    if settings:
+        out["settings"] = settings
+    out["results"] = [asdict(r) for r in results]
+    return json.dumps(out, indent=2)

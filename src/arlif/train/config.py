@@ -23,7 +23,7 @@ class TrainConfig:
 
     # what to train
     name: str = "digits_small_cnn"  # run name, used for the default output folder
-    dataset: str = "digits"  # registered dataset (arlif data info lists them)
+    dataset: str = "digits"  # registered dataset (arlif data list lists them)
     data_root: str | None = None  # folder that holds the dataset (not needed for digits)
     dataset_options: dict = field(default_factory=dict)  # passed to the dataset builder
     model: str = "small_cnn"  # registered model
