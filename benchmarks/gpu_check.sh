@@ -3,10 +3,10 @@
 #   bash benchmarks/gpu_check.sh [OUT_DIR]        (about 3-6 minutes on one H100; at most ~9.5 minutes)
 # 0. pre-flight: what the GPU machine has (torch, triton, pytest, torchvision, yaml, tqdm, PIL),
 # 1. the Triton kernels against the reference on CUDA (parity of spikes, states, all gradients),
-# 2. `arlif bench` on cuda, T=8, float32 and bfloat16, with achieved bandwidth,
+# 2. `arlif bench` on cuda, T=8, float32 and bfloat16, with achieved bandwidth (and 4 vs 8 warps on a big layer),
 # 3. peak training memory and step time of spiking ResNet-18 (T=8, batch 128) with the reference vs fused neurons,
 # writing everything under OUT_DIR (default $OUT if set, else benchmarks/gpu_out). The timeouts add up to
-# 540 s, under the device tool's 600 s per command, so whatever finished comes back even if a step hangs.
+# 560 s, under the device tool's 600 s per command, so whatever finished comes back even if a step hangs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR="${1:-${OUT:-benchmarks/gpu_out}}"
@@ -32,7 +32,7 @@ PY
 
 echo "== 1. Triton parity on CUDA ==" | tee "$OUT_DIR/parity.txt"
 # the whole log is kept; --maxfail stops a systematic failure from eating the time budget
-timeout 220 "$PY" -m pytest -q -p no:cacheprovider --maxfail=5 -rf tests/test_fused_cuda.py \
+timeout 200 "$PY" -m pytest -q -p no:cacheprovider --maxfail=5 -rf tests/test_fused_cuda.py \
   > "$OUT_DIR/parity_full.txt" 2>&1 || status=1
 tail -40 "$OUT_DIR/parity_full.txt" | tee -a "$OUT_DIR/parity.txt"
 
@@ -46,6 +46,10 @@ done
 timeout 60 "$PY" -m arlif bench --device cuda --backends torch,triton --neurons arlif,lif --T 8 \
   --shape 128,64,32,32 --repeats 10 --warmup 3 --json "$OUT_DIR/bench_cuda_large.json" \
   --markdown "$OUT_DIR/bench_cuda_large.md" 2>&1 | tee -a "$OUT_DIR/bench.txt" || status=1
+# the same large layer with 8 warps per program (fewer registers per thread in the AR-LIF backward)
+ARLIF_TRITON_NUM_WARPS=8 timeout 40 "$PY" -m arlif bench --device cuda --backends triton --neurons arlif,lif --T 8 \
+  --shape 128,64,32,32 --repeats 10 --warmup 3 --json "$OUT_DIR/bench_cuda_large_warps8.json" \
+  2>&1 | tee -a "$OUT_DIR/bench.txt" || status=1
 echo "peak DRAM bandwidth for comparison: H100 SXM ~3350 GB/s, H100 PCIe ~2000 GB/s, H200 ~4800 GB/s" \
   | tee -a "$OUT_DIR/bench.txt"
 

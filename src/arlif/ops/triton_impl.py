@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 
 import torch
 import triton
@@ -23,7 +24,18 @@ import triton.language as tl
 
 Tensor = torch.Tensor
 BLOCK = 1024
-NUM_WARPS = 4
+
+
+def _num_warps() -> int:
+    """Warps per program: 4, or ``ARLIF_TRITON_NUM_WARPS`` (a tuning knob for benchmarks: the fp32 AR-LIF
+    backward needs ~190 registers per thread at 4 warps on sm_90, which limits how many programs share an SM)."""
+    text = os.environ.get("ARLIF_TRITON_NUM_WARPS", "4")
+    if text not in ("1", "2", "4", "8", "16"):
+        raise ValueError(f"ARLIF_TRITON_NUM_WARPS must be 1, 2, 4, 8 or 16, got {text!r}")
+    return int(text)
+
+
+NUM_WARPS = _num_warps()
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
