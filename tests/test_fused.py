@@ -409,3 +409,35 @@ def test_unused_initial_memory_gets_no_gradient(backend, switches):
     (spikes.sum() + vT.sum()).backward()
     assert m0.grad is None
     assert x.grad is not None and v0.grad is not None
+
+
+def test_c_gradient_for_inputs_far_outside_the_sigmoid_clamp():
+    """float32 kernels clamp c·x to ±20 inside σ(c·x); dL/dc multiplies σ'(c·x) by x, so σ'(c·x) must
+    still be right out there, or the error grows with |x| (it was 0.6% here)."""
+    torch.manual_seed(0)
+    x = torch.randn(8, 4, 256, dtype=torch.float64) * 40
+    w = torch.linspace(0.5, 1.5, x.numel(), dtype=torch.float64).view_as(x)
+    grads = {}
+    for backend, dtype in (("torch", torch.float64), ("cpu", torch.float32)):
+        mod = ARLIF(init_a=0.3, init_c=-2.4, backend=backend, store_state=True).to(dtype)
+        mod(x.to(dtype))
+        (mod.m_seq.to(torch.float64) * w).sum().backward()
+        grads[backend] = mod.c.grad.double()
+    torch.testing.assert_close(grads["cpu"], grads["torch"], rtol=1e-4, atol=0)
+
+
+@pytest.mark.slow
+def test_parameter_gradients_do_not_depend_on_the_thread_count():
+    """More than 32768 per-block partials (a layer of >4.2M neurons): their sum must not be split by threads."""
+    x = torch.randn(2, 4_300_000, dtype=torch.float64, generator=torch.Generator().manual_seed(2)) + 0.5
+    grads = []
+    old = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            mod = ARLIF(init_a=0.3, init_c=-0.7, backend="cpu").double()
+            (mod(x).sum() + mod.m.sum()).backward()
+            grads.append((mod.a.grad.item(), mod.c.grad.item()))
+    finally:
+        torch.set_num_threads(old)
+    assert grads[0] == grads[1]

@@ -49,6 +49,13 @@ def _partials(n: int) -> Tensor:
     return torch.zeros(n // 128 + 1, dtype=torch.float64)
 
 
+def _total(partials: Tensor, cd: torch.dtype) -> Tensor:
+    """The sum of the per-block partials in an order that does not depend on the thread count: torch.sum
+    splits long reductions (>32768 partials, layers of >4.2M neurons) across threads, numpy sums pairwise in
+    one thread."""
+    return torch.tensor(partials.numpy().sum(), dtype=cd)
+
+
 def _out(t: Tensor | None, dtype: torch.dtype) -> Tensor | None:
     return None if t is None else t.to(dtype)
 
@@ -93,7 +100,7 @@ def arlif_backward(gs, gvT, gmT, gvseq, gmseq, x, v0, m0, a, c, vth, decay, ta_o
         ta, cv, vth, decay, int(ta_on), int(ar), int(carry), kind, width,
         _ptr(gx), _ptr(gv0), _ptr(gm0), _ptr(part_a), _ptr(part_c), _threads(xc.numel()),
     )  # fmt: skip
-    return gx.to(x.dtype), gv0, gm0, part_a.sum().to(cd), part_c.sum().to(cd)
+    return gx.to(x.dtype), gv0, gm0, _total(part_a, cd), _total(part_c, cd)
 
 
 # ---- LIF (soft/hard) and PLIF: one leaky integrator with leak k -------------------------------------
@@ -128,7 +135,7 @@ def leaky_backward(gs, gvT, gvseq, x, v0, k, vth, hard, kind, width, need_k):
         _ptr(gs), _ptr(gvT), _ptr(gvseq), _ptr(xc), _ptr(v0), T, N, kv, vth, int(hard), kind, width,
         _ptr(gx), _ptr(gv0), _ptr(part_k), _threads(xc.numel()),
     )  # fmt: skip
-    return gx.to(x.dtype), gv0, (part_k.sum().to(cd) if need_k else None)
+    return gx.to(x.dtype), gv0, (_total(part_k, cd) if need_k else None)
 
 
 # ---- CLIF -------------------------------------------------------------------------------------------

@@ -195,11 +195,18 @@ struct Math<float> {
             sig = a2 * iA;
             th = ((1.0f - e2) * a1) * iA;
             g = A * R;
+            // Beyond ±20 the clamp leaves σ(c·x) within 2e-9 of 0 or 1, but dL/dc multiplies σ'(c·x) by x, so
+            // that error grew with |x| (a wrong c gradient for large inputs): take the sigmoid itself there
+            // (rare: inputs are mostly BatchNorm outputs). vx_terms does the same per vector.
+            if (std::abs(c * x) > 20.0f) g = sigmoid(c * x);
         } else {
             const float iA = 1.0f / A;
             sig = a2 * iA;
             th = ((1.0f - e2) * a1) * iA;
         }
+        // σ(x) below -20 likewise (an error of 2e-9 in every m_t reaches dL/dc multiplied by later inputs);
+        // above +20 σ(x) and tanh(x) round to 1 in float32 anyway
+        if (std::abs(x) > 20.0f) sig = sigmoid(x);
     }
 };
 
@@ -421,14 +428,30 @@ inline void vexp_neg(const vf (&x)[U], vf (&out)[U]) {  // Math<float>::exp_neg
 #endif
 }
 
+inline vf vsigmoid(vf x);
+
+// σ(z) of the lanes where |z| > 20 (see Math<float>::x_terms), others from g; the test is one compare per
+// vector, and the sigmoid runs only when a lane needs it
+inline vf vfar_sigmoid(vf z, vf g) {
+#if defined(__AVX512F__)
+    const __mmask16 far = _mm512_cmp_ps_mask(_mm512_abs_ps(z), vsplat(20.0f), _CMP_GT_OQ);
+    return far ? _mm512_mask_blend_ps(far, g, vsigmoid(z)) : g;
+#else
+    // |z| by clearing the sign bit (vsplat(-0.0f) would be +0.0: 0 + -0 = +0)
+    const __m256 far = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), z), vsplat(20.0f), _CMP_GT_OQ);
+    return _mm256_movemask_ps(far) ? _mm256_blendv_ps(g, vsigmoid(z), far) : g;
+#endif
+}
+
 template <bool CARRY, int U>
 inline void vx_terms(const float* x, float c, float* tx, float* sx, float* g) {  // Math<float>::x_terms
-    vf xv[U], e[U], ec[U], arg[U];
+    vf xv[U], e[U], ec[U], arg[U], cx[U];
     ARLIF_LANES std::memcpy(&xv[u], x + u * VW, sizeof(vf));
     ARLIF_LANES arg[u] = vclamp_abs(xv[u], 20.0f);
     vexp_neg<U>(arg, e);
     if (CARRY) {
-        ARLIF_LANES arg[u] = vclamp_abs(c * xv[u], 20.0f);
+        ARLIF_LANES cx[u] = c * xv[u];
+        ARLIF_LANES arg[u] = vclamp_abs(cx[u], 20.0f);
         vexp_neg<U>(arg, ec);
     }
     vf e2[U], a1[U], a2[U], A[U], B[U], R[U], iA[U];
@@ -441,14 +464,14 @@ inline void vx_terms(const float* x, float c, float* tx, float* sx, float* g) { 
         ARLIF_LANES R[u] = 1.0f / (A[u] * B[u]);
         ARLIF_LANES iA[u] = B[u] * R[u];
         ARLIF_LANES {
-            const vf gu = A[u] * R[u];
+            const vf gu = vfar_sigmoid(cx[u], A[u] * R[u]);
             std::memcpy(g + u * VW, &gu, sizeof(vf));
         }
     } else {
         ARLIF_LANES iA[u] = 1.0f / A[u];
     }
     ARLIF_LANES {
-        const vf su = a2[u] * iA[u];
+        const vf su = vfar_sigmoid(xv[u], a2[u] * iA[u]);
         std::memcpy(sx + u * VW, &su, sizeof(vf));
     }
     ARLIF_LANES {
