@@ -15,6 +15,7 @@ import zlib
 import pytest
 import torch
 
+import arlif
 from arlif import ARLIF, CLIF, LIF, PLIF
 from arlif.ops import BackendUnavailableError, backends, cpu_build
 from arlif.ops.backends import available_backends
@@ -334,6 +335,16 @@ def test_torch_compile_fullgraph_in_a_fresh_process():
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0 and "ok" in res.stdout, res.stderr[-3000:]
+
+
+def test_compiled_model_reports_an_unavailable_backend_as_such(monkeypatch):
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 3), ARLIF(backend="cpu"))
+    compiled = torch.compile(net, backend="eager")
+    assert compiled(torch.randn(2, 2, 3)).shape == (2, 2, 3)
+    arlif.set_backend(net, "triton")  # Triton on CPU tensors without the interpreter
+    with pytest.raises(BackendUnavailableError, match="backend 'triton' is unavailable"):
+        compiled(torch.randn(2, 2, 3))
 
 
 @pytest.mark.slow

@@ -264,6 +264,9 @@ def test_deepcopy_and_pickle_after_a_forward_keep_the_state_detached(backend):
         reset_net(twin)
         assert twin(torch.randn(5, 2, 3)).shape == (5, 2, 4)
     assert net[1].v.requires_grad  # the original is untouched
+    compiled = ARLIF(backend=backend)
+    compiled.compile(backend="eager")
+    assert isinstance(pickle.loads(pickle.dumps(compiled)), ARLIF)  # nn.Module's own pickling rules still apply
 
 
 @pytest.mark.parametrize("backend", ["torch", "cpu"])
@@ -324,3 +327,22 @@ def test_detach_cuts_the_graph_between_chunks_and_keeps_the_state(backend):
     torch.testing.assert_close(net[0].c.grad, fresh.c.grad)
     net[0].reset()
     net[0].detach()  # at rest: nothing to detach, no error
+
+
+def test_firing_rate_monitor_reads_neurons_that_return_their_state():
+    from arlif.analysis import FiringRateMonitor
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.sn = ARLIF(return_state=True)
+
+        def forward(self, x):
+            spikes, state = self.sn(x)
+            return spikes + 0 * state.v
+
+    net = Net()
+    x = torch.rand(4, 3, 16) * 3
+    with FiringRateMonitor(net) as mon:
+        out = net(x)
+    assert mon.overall_rate() == pytest.approx(out.mean().item())

@@ -225,6 +225,14 @@ def test_eval_uses_the_runs_amp_setting(tmp_path, capsys):
     assert cli(["eval", str(tmp_path / "run"), "--amp", "false", "--json", str(tmp_path / "f.json")]) == 0
     fp32 = json.loads((tmp_path / "f.json").read_text())
     assert fp32["loss"] != pytest.approx(trained["test_loss"], rel=1e-6)  # bf16 autocast did make a difference
+    # eval follows what the checkpoint records (AMP resolved on the training device), not the config
+    # resolved on the eval device: a CPU run's amp=None means off on CPU but would mean fp16 on a GPU
+    ckpt = load_checkpoint(tmp_path / "run")
+    assert ckpt["amp"] is True
+    ckpt["amp"], ckpt["config"]["amp"] = False, None
+    atomic_save(ckpt, tmp_path / "run" / "last.pt")
+    assert cli(["eval", str(tmp_path / "run" / "last.pt"), "--json", str(tmp_path / "g.json")]) == 0
+    assert json.loads((tmp_path / "g.json").read_text())["loss"] == fp32["loss"]
 
 
 def test_none_disables_an_optional_key_and_neuron_option_typos_are_errors(tmp_path, capsys):

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from formats import CIFAR10DVS_CLASSES, write_aedat2, write_cifar10dvs, write_gesture
+from formats import CIFAR10DVS_CLASSES, polarity_packet, write_aedat2, write_cifar10dvs, write_gesture
 
 import arlif.data.dvs as dvs
 from arlif.data import CIFAR10DVS, DVSGesture, events_to_frames
@@ -303,22 +303,45 @@ def test_cache_is_rebuilt_when_the_recording_or_its_window_changes(tmp_path, par
     ds = DVSGesture(root, train=True, T=2, cache_dir=tmp_path / "c", augment=False)
     first = ds[0][0]
     assert ds.is_cached(ds.samples[0]) and len(parse_count) == 1
-    # same name, new recording (more events, another seed): the cached frames are stale
+    # same name, new recording (another seed, 5 more events): the cached frames are stale
     write_gesture(tmp_path / "other", seed=1)
-    shutil.copy(tmp_path / "other" / "user01_fluorescent.aedat", root / "user01_fluorescent.aedat")
+    extra = polarity_packet([1_100, 1_200, 1_300, 1_400, 1_500], [1, 2, 3, 4, 5], [5, 4, 3, 2, 1], [0, 1, 0, 1, 0])
+    (root / "user01_fluorescent.aedat").write_bytes(
+        (tmp_path / "other" / "user01_fluorescent.aedat").read_bytes() + extra
+    )
     again = DVSGesture(root, train=True, T=2, cache_dir=tmp_path / "c", augment=False)
     assert not again.is_cached(again.samples[0])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a stale file is an expected miss, not a damaged one
         fresh = again[0][0]
-    t, x, y, p = write_gesture(tmp_path / "other2", seed=1)["events"]["user01_fluorescent"]
-    sel = (t >= 1_000) & (t < 2_000)
-    np.testing.assert_array_equal(fresh.numpy(), events_to_frames(t[sel], x[sel], y[sel], p[sel], 2, 128, 128))
+    uncached = DVSGesture(root, train=True, T=2, cache=False, augment=False)[0][0]
+    t = write_gesture(tmp_path / "other2", seed=1)["events"]["user01_fluorescent"][0]
+    assert torch.equal(fresh, uncached) and fresh.sum() == ((t >= 1_000) & (t < 2_000)).sum() + 5
     assert not torch.equal(fresh, first) and again.is_cached(again.samples[0])
+    t = np.concatenate([t, [1_100] * 5])
     # an edited labels window (same recording) is a different sample
     (root / "user01_fluorescent_labels.csv").write_text("class,startTime_usec,endTime_usec\n1,0,9000000\n")
     wide = DVSGesture(root, train=True, T=2, cache_dir=tmp_path / "c", augment=False)
     assert wide[0][0].sum() == len(t)
+
+
+def test_cache_entries_from_before_fingerprints_and_from_copied_datasets_are_kept(tmp_path, parse_count):
+    """Entries written before fingerprints existed, or for a copy of the dataset with new timestamps (cp -r),
+    are served as they are: nothing rebuilt, and a read-only cache keeps working."""
+    import os
+
+    root = tmp_path / "g"
+    write_gesture(root)
+    ds = DVSGesture(root, train=True, T=2, cache_dir=tmp_path / "c", augment=False)
+    frames = ds[0][0]
+    path = ds.cache.path(ds.samples[0].key)
+    with np.load(path) as z:
+        counts = z["frames"]
+    with open(path, "wb") as f:  # the old format: frames only
+        np.savez_compressed(f, frames=counts)
+    os.utime(root / "user01_fluorescent.aedat", (1, 1))
+    again = DVSGesture(root, train=True, T=2, cache_dir=tmp_path / "c", augment=False)
+    assert again.is_cached(again.samples[0]) and torch.equal(again[0][0], frames) and len(parse_count) == 1
 
 
 def test_cache_files_follow_the_umask(cifar10dvs_tree, tmp_path):

@@ -42,6 +42,8 @@ class FiringRateMonitor:
 
     def _hook(self, name: str):
         def hook(mod, inputs, out):
+            if isinstance(out, tuple):  # return_state=True: (spikes, NeuronState)
+                out = out[0]
             out = out.detach()
             if mod.step_mode == "m":
                 spikes = out.flatten(1).sum(1, dtype=torch.float64)

@@ -110,7 +110,10 @@ def record_layer(model: nn.Module, layer: str, x: torch.Tensor) -> dict[str, tor
         names = [n for n, m in model.named_modules() if isinstance(m, BaseNeuron)]
         raise ArlifError(f"{layer!r} is not a neuron layer of this model; neuron layers: {names}")
     seen = {}
-    handle = mod.register_forward_hook(lambda m, args, out: seen.update(x=args[0], s=out))
+    # (out is (spikes, NeuronState) for a neuron made with return_state=True)
+    handle = mod.register_forward_hook(
+        lambda m, args, out: seen.update(x=args[0], s=out[0] if isinstance(out, tuple) else out)
+    )
     old = mod.store_state
     mod.store_state = True
     model.eval()

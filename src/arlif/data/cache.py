@@ -4,10 +4,10 @@ One compressed ``.npz`` file per sample holds its integer event counts ``[T, 2, 
 unsigned dtype that fits. The folder name carries everything that changes the frames (dataset, T, sensor
 size, coordinate convention, cache format version), so frames for another T never collide.
 
-Each file also records a fingerprint of where its frames came from (the recording's size and modification
-time, and the sample's time window): a file whose fingerprint differs from the source's present one is
-stale (the recording was replaced, a labels file edited, or another copy of the dataset shares the cache
-folder) and is rebuilt, silently, like a miss.
+Each file also records a fingerprint of where its frames came from (the recording's size in bytes and the
+sample's time window): a file whose fingerprint differs from the source's present one is stale (a recording
+replaced by another of a different size, a labels file edited) and is rebuilt, silently, like a miss. Files
+written before fingerprints existed have none and are served as they are.
 
 Files are written to a temporary name in the same folder and renamed into place, so a reader sees either
 a complete file or none. A run killed mid-write leaves only an ignored ``*.tmp`` file. A file that does not
@@ -37,9 +37,11 @@ class CacheWriteError(DataError):
 
 
 def source_fingerprint(source, window=None) -> str:
-    """What identifies the frames of one sample: ``"<bytes>:<mtime ns>:<window>"`` of its recording."""
-    st = os.stat(source)
-    return f"{st.st_size}:{st.st_mtime_ns}:{'all' if window is None else f'{window[0]}-{window[1]}'}"
+    """What identifies the frames of one sample: ``"<bytes>:<window>"`` of its recording. Not the modification
+    time: a copy of the dataset (``cp -r``) or a re-extracted archive would invalidate a whole cache, and a
+    read-only shared cache would stop working."""
+    size = os.stat(source).st_size
+    return f"{size}:{'all' if window is None else f'{window[0]}-{window[1]}'}"
 
 
 def _umask() -> int:
@@ -74,7 +76,7 @@ class FrameCache:
         try:
             with np.load(path, allow_pickle=False) as z:
                 frames = z["frames"]
-                current = fingerprint is None or _stored_fingerprint(z) == fingerprint
+                current = fingerprint is None or _matches(z, fingerprint)
         except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
             problem = f"unreadable ({type(exc).__name__}: {exc})"
         else:
@@ -95,7 +97,7 @@ class FrameCache:
         """Whether ``key`` is cached from this version of its source (reads only the fingerprint)."""
         try:
             with np.load(self.path(key), allow_pickle=False) as z:
-                return _stored_fingerprint(z) == fingerprint
+                return _matches(z, fingerprint)
         except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error):
             return False
 
@@ -127,5 +129,7 @@ class FrameCache:
             raise
 
 
-def _stored_fingerprint(z) -> str | None:
-    return str(z["source"]) if "source" in z.files else None
+def _matches(z, fingerprint: str) -> bool:
+    # an entry from before fingerprints (no "source") is taken as current: rebuilding every old cache, or
+    # failing on a read-only one, would cost more than the rare stale entry it could catch
+    return "source" not in z.files or str(z["source"]) == fingerprint

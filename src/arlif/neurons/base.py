@@ -209,7 +209,8 @@ class BaseNeuron(nn.Module):
     def __getstate__(self) -> dict:
         """For pickling and ``copy.deepcopy``: a state tensor still in the autograd graph (after a forward,
         before ``reset()``) cannot be deep-copied, so the copy holds its value, detached."""
-        state = self.__dict__.copy()
+        parent = getattr(super(), "__getstate__", None)  # nn.Module's drops what cannot be pickled
+        state = dict(parent() if parent is not None else self.__dict__)
         for name in (*self.state_names, "v_seq", "m_seq"):
             if isinstance(state.get(name), Tensor):
                 state[name] = state[name].detach()

@@ -99,9 +99,9 @@ _constant_when_traced = getattr(torch.compiler, "assume_constant_result", lambda
 
 
 @_constant_when_traced
-def resolve_backend(neuron: str, backend: str, device: torch.device) -> str:
-    """Turn a requested backend name into the one that will run, or raise a clear error."""
-    check_backend_name(backend)
+def _resolution(neuron: str, backend: str, device: torch.device) -> str:
+    """The backend that will run, or ``"!"`` + the reason it cannot. The error is raised by the caller, outside
+    this trace-time constant: raised inside, torch.compile would wrap it in an internal error."""
     if backend == "auto":
         # the fused backend of the device; interpreted Triton (CPU tensors) is a correctness tool, never the fast path
         fast = {"cpu": "cpu", "cuda": "triton"}.get(device.type)
@@ -113,12 +113,21 @@ def resolve_backend(neuron: str, backend: str, device: torch.device) -> str:
         if why not in _WARNED:
             # the documented choice of "auto", but said once: the reference is several times slower
             _WARNED.add(why)
-            warnings.warn(f"backend='auto' runs the per-step reference: {why}", RuntimeWarning, stacklevel=3)
+            warnings.warn(f"backend='auto' runs the per-step reference: {why}", RuntimeWarning, stacklevel=4)
         return "torch"
     why = _why_unavailable(neuron, backend, device, build=True)
     if why is not None:
-        raise BackendUnavailableError(
-            f"backend {backend!r} is unavailable for {neuron}: {why}. "
+        return (
+            f"!backend {backend!r} is unavailable for {neuron}: {why}. "
             f"Available here: {available_backends(neuron, device)} (or use backend='auto')."
         )
     return backend
+
+
+def resolve_backend(neuron: str, backend: str, device: torch.device) -> str:
+    """Turn a requested backend name into the one that will run, or raise a clear error."""
+    check_backend_name(backend)
+    name = _resolution(neuron, backend, device)
+    if name.startswith("!"):
+        raise BackendUnavailableError(name[1:])
+    return name

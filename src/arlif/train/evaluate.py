@@ -101,8 +101,9 @@ def evaluate_checkpoint(
     progress: bool = False,
     amp: bool | None = None,
 ) -> dict:
-    """``amp``: evaluate under autocast (``None``: as the run was trained, so that the accuracy is the one
-    training reported; training evaluates under its own AMP setting)."""
+    """``amp``: evaluate under autocast (bf16 on CPU, fp16 on CUDA). ``None``: AMP on or off as the run was
+    trained (recorded in the checkpoint), so that the accuracy is the one training reported; training
+    evaluates under its own AMP setting."""
     dev = resolve_device(device, DistInfo())
     model, cfg, ckpt = load_model(checkpoint, dev, backend)
     cfg = replace(
@@ -111,7 +112,8 @@ def evaluate_checkpoint(
         data_root=data_root or cfg.data_root,
         T=T or cfg.T,
         eval_batch_size=batch_size or cfg.eval_batch_size or cfg.batch_size,
-        amp=cfg.amp if amp is None else amp,
+        # checkpoints from before "amp" was recorded: the config's setting, resolved on this device
+        amp=ckpt.get("amp", cfg.amp) if amp is None else amp,
     )
     test_set, info = test_split(cfg)
     loader = DataLoader(test_set, batch_size=cfg.eval_batch_size, num_workers=cfg.workers)

@@ -239,6 +239,7 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm, verbose:
                 "best_epoch": best_epoch,
                 "config": cfg.to_dict(),
                 "data_shape": shape,
+                "amp": amp is not None,  # resolved on the training device, so that eval can follow it
                 "metrics": last,
                 "arlif_version": _version(),
             }
