@@ -452,3 +452,18 @@ def test_parameter_gradients_do_not_depend_on_the_thread_count():
     finally:
         torch.set_num_threads(old)
     assert grads[0] == grads[1]
+
+
+@pytest.mark.parametrize("backend", FUSED)
+def test_infinite_input_on_the_first_step_leaves_the_c_gradient_finite(backend):
+    """From rest, m_{t-1} = 0 at t = 0: the c-term vanishes there, also for x = ±inf (0·inf is NaN)."""
+    for x0 in (float("inf"), float("-inf")):
+        x = torch.tensor([x0, 0.7, -0.4, 1.3], dtype=torch.float64).view(4, 1, 1)
+        grads = []
+        for b in ("torch", backend):
+            mod = ARLIF(init_a=0.2, init_c=-0.8, backend=b, store_state=True).double()
+            mod(x)
+            mod.m_seq[1:].sum().backward()
+            grads.append(mod.c.grad)
+        assert torch.isfinite(grads[1]), (x0, grads)
+        torch.testing.assert_close(grads[1], grads[0])

@@ -738,7 +738,8 @@ void arlif_bwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
                         const F gk = gmn * mp;
                         const F dz = (pos ? gk : -gk) * mad(-g, g, g);  // d/d(c·x)
                         gx = mad(dz, c, gx);
-                        acc_c[i] = mad(dz, xt[i], acc_c[i]);
+                        // m_{t-1} = 0 (the first step from rest) adds no c-term, even for an infinite input (0·inf)
+                        acc_c[i] = mad(dz, mp != F(0) ? xt[i] : F(0), acc_c[i]);
                         gm[i] = gmn * (pos ? g : F(1) - g);
                     } else {
                         gm[i] = F(0);

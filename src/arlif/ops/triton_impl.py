@@ -270,7 +270,8 @@ def _arlif_bwd_kernel(gs_ptr, gvT_ptr, gmT_ptr, gvseq_ptr, gmseq_ptr, x_ptr, v0_
                 gk = gmn * mprev
                 dz = tl.where(mprev > 0, gk, -gk) * (g * (1 - g))
                 gx += dz * cc
-                acc_c += dz * xi
+                # m_{t-1} = 0 (the first step from rest): no c-term, even for an infinite input (0·inf)
+                acc_c += dz * tl.where(mprev != 0, xi, 0.0)
                 gm = gmn * k
             else:
                 gm = tl.zeros([BLOCK], dtype=cdt)
