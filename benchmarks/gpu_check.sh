@@ -21,7 +21,10 @@ timeout 30 "$PY" - <<'PY' 2>&1 | tee -a "$OUT_DIR/env.txt"
 import importlib
 import torch, triton
 print("torch", torch.__version__, "triton", triton.__version__, "cuda", torch.version.cuda)
-print("device", torch.cuda.get_device_name(0), torch.cuda.get_device_properties(0))
+try:
+    print("device", torch.cuda.get_device_name(0), torch.cuda.get_device_properties(0))
+except Exception as exc:  # still list the modules below
+    print(f"device NONE ({exc})")
 for name in ("pytest", "torchvision", "yaml", "tqdm", "PIL", "sklearn"):
     try:
         mod = importlib.import_module(name)
