@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..neurons import BaseNeuron
+from ..neurons.base import output_spikes
 
 
 class FiringRateMonitor:
@@ -42,9 +43,7 @@ class FiringRateMonitor:
 
     def _hook(self, name: str):
         def hook(mod, inputs, out):
-            if isinstance(out, tuple):  # return_state=True: (spikes, NeuronState)
-                out = out[0]
-            out = out.detach()
+            out = output_spikes(out).detach()
             if mod.step_mode == "m":
                 spikes = out.flatten(1).sum(1, dtype=torch.float64)
                 counts = torch.full_like(spikes, out[0].numel())

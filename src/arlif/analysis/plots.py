@@ -21,6 +21,7 @@ from torch import nn  # noqa: E402
 
 from ..errors import ArlifError  # noqa: E402
 from ..neurons import ARLIF, BaseNeuron, reset_net  # noqa: E402
+from ..neurons.base import output_spikes  # noqa: E402
 
 
 def read_metrics(run: str | Path) -> list[dict]:
@@ -110,10 +111,7 @@ def record_layer(model: nn.Module, layer: str, x: torch.Tensor) -> dict[str, tor
         names = [n for n, m in model.named_modules() if isinstance(m, BaseNeuron)]
         raise ArlifError(f"{layer!r} is not a neuron layer of this model; neuron layers: {names}")
     seen = {}
-    # (out is (spikes, NeuronState) for a neuron made with return_state=True)
-    handle = mod.register_forward_hook(
-        lambda m, args, out: seen.update(x=args[0], s=out[0] if isinstance(out, tuple) else out)
-    )
+    handle = mod.register_forward_hook(lambda m, args, out: seen.update(x=args[0], s=output_spikes(out)))
     old = mod.store_state
     mod.store_state = True
     model.eval()

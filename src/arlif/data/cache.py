@@ -27,9 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .._files import chmod_like_new_file
 from ..errors import DataError
 
 CACHE_FORMAT = 1
+# what np.load raises on a missing, truncated or garbled .npz
+_UNREADABLE = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
 
 
 class CacheWriteError(DataError):
@@ -42,12 +45,6 @@ def source_fingerprint(source, window=None) -> str:
     read-only shared cache would stop working."""
     size = os.stat(source).st_size
     return f"{size}:{'all' if window is None else f'{window[0]}-{window[1]}'}"
-
-
-def _umask() -> int:
-    mask = os.umask(0)  # the only portable way to read it is to set it
-    os.umask(mask)
-    return mask
 
 
 def cache_folder(base, dataset: str, T: int, H: int, W: int, tag: str = "") -> Path:
@@ -77,7 +74,7 @@ class FrameCache:
             with np.load(path, allow_pickle=False) as z:
                 frames = z["frames"]
                 current = fingerprint is None or _matches(z, fingerprint)
-        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        except _UNREADABLE as exc:
             problem = f"unreadable ({type(exc).__name__}: {exc})"
         else:
             if frames.shape == self.shape:
@@ -98,7 +95,7 @@ class FrameCache:
         try:
             with np.load(self.path(key), allow_pickle=False) as z:
                 return _matches(z, fingerprint)
-        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error):
+        except _UNREADABLE:
             return False
 
     def store(self, key: str, counts: np.ndarray, fingerprint: str = "") -> None:
@@ -120,7 +117,7 @@ class FrameCache:
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez_compressed(f, frames=counts.astype(dtype, copy=False), source=np.array(fingerprint))
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 whatever the umask
+            chmod_like_new_file(tmp)
             os.replace(tmp, path)
         except BaseException as exc:
             Path(tmp).unlink(missing_ok=True)

@@ -57,8 +57,6 @@ class EventFrames(Dataset):
     cache_tag = ""
 
     def __init__(self, root, train: bool, T: int, size, cache_dir, cache: bool, augment: bool):
-        if T is None:
-            raise DataError(f"{self.name}: T (frames per sample) must be a positive integer, got None")
         self.T, self.train = _positive_int(self.name, "T", T), train
         if size is not None:
             size = _positive_int(self.name, "size", size)

@@ -36,6 +36,17 @@ class NeuronState(NamedTuple):
     v: Tensor
     m: Tensor | None
 
+    @classmethod
+    def of(cls, states) -> NeuronState:
+        """From a neuron's states in order (``v``, then ``m`` where the neuron has one)."""
+        return cls(states[0], states[1] if len(states) > 1 else None)
+
+
+def output_spikes(out):
+    """The spikes of a neuron's output: ``out`` itself, or its first item when the neuron returns
+    ``(spikes, NeuronState)`` (``return_state=True``). For forward hooks that read the spikes."""
+    return out[0] if isinstance(out, tuple) else out
+
 
 class BaseNeuron(nn.Module):
     """Base class of all arlif neurons.
@@ -166,7 +177,7 @@ class BaseNeuron(nn.Module):
         for name, st in zip(self.state_names, new_states):
             setattr(self, name, 0.0 if st is None else st)
         if self.return_state:
-            return s.to(x.dtype), NeuronState(new_states[0], new_states[1] if len(new_states) > 1 else None)
+            return s.to(x.dtype), NeuronState.of(new_states)
         return s.to(x.dtype)
 
     def multi_step_forward(self, x_seq: Tensor) -> Tensor:
@@ -191,11 +202,11 @@ class BaseNeuron(nn.Module):
             spikes, final, seqs = fused(x_seq, states, self._params(), keep, **self._config())
         for name, st in zip(self.state_names, final):
             setattr(self, name, 0.0 if st is None else st)
+        seq_state = NeuronState.of(seqs)
         if self.store_state:
-            self.v_seq = seqs[0]
-            self.m_seq = seqs[1] if len(seqs) > 1 else None
+            self.v_seq, self.m_seq = seq_state
         if self.return_state:
-            return spikes, NeuronState(seqs[0], seqs[1] if len(seqs) > 1 else None)
+            return spikes, seq_state
         return spikes
 
     def detach(self) -> None:

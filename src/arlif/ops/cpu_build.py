@@ -23,6 +23,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from .._files import chmod_like_new_file
 from .backends import BackendUnavailableError
 
 SOURCE = Path(__file__).with_name("cpu_kernels.cpp")
@@ -120,9 +121,7 @@ def _build() -> ctypes.CDLL:
             raise BackendUnavailableError(
                 "building the fused CPU kernels failed:\n" + " ".join(cmd) + "\n" + proc.stderr[-4000:]
             )
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o755 & ~mask)  # mkstemp makes 0600: a shared ARLIF_CACHE_DIR must stay loadable by others
+        chmod_like_new_file(tmp, 0o755)  # a shared ARLIF_CACHE_DIR must stay loadable by others
         os.replace(tmp, target)
     lib = ctypes.CDLL(str(target))
     if lib.arlif_kernels_abi_version() != ABI_VERSION:
