@@ -467,3 +467,15 @@ def test_infinite_input_on_the_first_step_leaves_the_c_gradient_finite(backend):
             grads.append(mod.c.grad)
         assert torch.isfinite(grads[1]), (x0, grads)
         torch.testing.assert_close(grads[1], grads[0])
+
+
+def test_triton_warps_knob_is_checked(monkeypatch):
+    pytest.importorskip("triton")
+    from arlif.ops import triton_impl
+
+    monkeypatch.setenv("ARLIF_TRITON_NUM_WARPS", "8")
+    assert triton_impl._num_warps() == 8
+    for bad in ("3", "eight", ""):
+        monkeypatch.setenv("ARLIF_TRITON_NUM_WARPS", bad)
+        with pytest.raises(ValueError, match="ARLIF_TRITON_NUM_WARPS must be 1, 2, 4, 8 or 16"):
+            triton_impl._num_warps()
