@@ -332,7 +332,7 @@ def test_configs_parse_and_build():
     from arlif.data import get_dataset_info
     from arlif.train.setup import build_model
 
-    configs = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+    configs = sorted((Path(__file__).parents[1] / "src" / "arlif" / "configs").glob("*.yaml"))
     assert len(configs) == 18
     for path in configs:
         cfg = load_config(path)
