@@ -11,10 +11,8 @@ import torch
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
-# The golden vectors live in the shared folder beside the checkout (SPEC §2.6).
-GOLDEN = Path(
-    os.environ.get("ARLIF_GOLDEN", Path(__file__).resolve().parents[2] / "shared" / "golden" / "neurons.npz")
-)
+# Float64 golden vectors of every neuron variant, kept in the repo (tests/golden/README.md explains them).
+GOLDEN = Path(os.environ.get("ARLIF_GOLDEN", Path(__file__).resolve().parent / "golden" / "neurons.npz"))
 
 
 @pytest.fixture(scope="session")

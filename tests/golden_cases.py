@@ -1,4 +1,4 @@
-"""Build the module for each golden case of shared/golden/neurons.npz and evaluate its loss."""
+"""Build the module for each golden case of tests/golden/neurons.npz and evaluate its loss."""
 
 from __future__ import annotations
 
