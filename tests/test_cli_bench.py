@@ -82,3 +82,12 @@ def test_steady_heap_without_glibc_is_a_clear_error(monkeypatch, capsys):
     args = ["bench", "--neurons", "lif", "--backends", "cpu", "--shape", "2", "--T", "2", "--steady-heap"]
     assert main(args) == 2
     assert "--steady-heap needs glibc" in capsys.readouterr().err
+
+
+def test_cli_lists_match_the_benchmark():
+    """The CLI spells the neuron and dtype names out (so --help needs no torch); they must be the bench's."""
+    from arlif.cli import bench as cli_bench
+    from arlif.ops import bench
+
+    assert cli_bench.NEURONS == bench.NEURONS
+    assert sorted(cli_bench.DTYPES) == sorted(bench.DTYPES)

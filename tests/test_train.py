@@ -214,17 +214,28 @@ def test_resume_is_bit_exact_with_data_workers(tmp_path, monkeypatch):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
-def test_eval_uses_the_runs_amp_setting(tmp_path, capsys):
+def test_eval_uses_the_runs_amp_setting(tmp_path, capsys, monkeypatch):
     """Training evaluates under its autocast; so must 'arlif eval', or the accuracies differ."""
+    from arlif.train import evaluation
+
+    used = []  # the autocast dtype of each evaluation (comparing losses cannot tell: an untrained model's
+    real = evaluation.evaluate  # bf16 and fp32 losses can agree to 1e-7)
+
+    def spy(*args, **kw):
+        used.append(kw.get("amp_dtype"))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(evaluation, "evaluate", spy)
     summary = train(_cfg(tmp_path, epochs=1, amp=True, max_steps_per_epoch=6))
     capsys.readouterr()
+    used.clear()
     assert cli(["eval", str(tmp_path / "run"), "--json", str(tmp_path / "e.json")]) == 0
     got = json.loads((tmp_path / "e.json").read_text())
     trained = _metrics(tmp_path / "run")[-1]
     assert got["acc"] == summary["final_acc"] and got["loss"] == pytest.approx(trained["test_loss"], rel=1e-6)
     assert cli(["eval", str(tmp_path / "run"), "--amp", "false", "--json", str(tmp_path / "f.json")]) == 0
     fp32 = json.loads((tmp_path / "f.json").read_text())
-    assert fp32["loss"] != pytest.approx(trained["test_loss"], rel=1e-6)  # bf16 autocast did make a difference
+    assert used == [torch.bfloat16, None]  # the run's bf16 autocast, then --amp false
     # eval follows what the checkpoint records (AMP resolved on the training device), not the config
     # resolved on the eval device: a CPU run's amp=None means off on CPU but would mean fp16 on a GPU
     ckpt = load_checkpoint(tmp_path / "run")
@@ -232,7 +243,7 @@ def test_eval_uses_the_runs_amp_setting(tmp_path, capsys):
     ckpt["amp"], ckpt["config"]["amp"] = False, None
     atomic_save(ckpt, tmp_path / "run" / "last.pt")
     assert cli(["eval", str(tmp_path / "run" / "last.pt"), "--json", str(tmp_path / "g.json")]) == 0
-    assert json.loads((tmp_path / "g.json").read_text())["loss"] == fp32["loss"]
+    assert json.loads((tmp_path / "g.json").read_text())["loss"] == fp32["loss"] and used[-1] is None
 
 
 def test_none_disables_an_optional_key_and_neuron_option_typos_are_errors(tmp_path, capsys):
@@ -370,3 +381,49 @@ def test_resume_continues_in_a_moved_run_folder(tmp_path):
     summary = train(None, resume=moved)
     assert summary["out"] == str(moved) and (moved / "summary.json").is_file()
     assert not (tmp_path / "run").exists()
+
+
+def test_configs_resolve_by_name_from_any_folder(tmp_path, monkeypatch, capsys):
+    from arlif.train.config import CONFIG_DIR, config_names
+
+    monkeypatch.chdir(tmp_path)  # no configs/ folder here
+    assert len(config_names()) == 18 and "cifar100_resnet18_t8" in config_names()
+    for spec in ("cifar100_resnet18_t8", "cifar100_resnet18_t8.yaml"):
+        cfg = load_config(spec)
+        assert (cfg.dataset, cfg.T, cfg.lr) == ("cifar100", 8, 0.05)
+        assert cfg.reference_acc == {"best": 80.99, "final": 80.63}
+    # a path still works, and wins over a recipe of the same name
+    (tmp_path / "cifar100_resnet18_t8.yaml").write_text("dataset: digits\nepochs: 2\n")
+    assert load_config("cifar100_resnet18_t8.yaml").dataset == "digits"
+    assert load_config(CONFIG_DIR / "cifar10_resnet18_t4.yaml").T == 4
+    with pytest.raises(ConfigError, match="close matches: cifar100_resnet18_t8"):
+        load_config("cifar100_resnet18_t9")
+    with pytest.raises(ConfigError, match="shipped recipe of that name is --config cifar10_resnet18_t6"):
+        load_config("configs/cifar10_resnet18_t6.yaml")
+    assert cli(["train", "--config", "cifar100_resnet18_t9"]) == 2
+    assert "close matches" in capsys.readouterr().err
+    (tmp_path / "bin.yaml").write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ConfigError, match="cannot be read as text"):
+        load_config(tmp_path / "bin.yaml")
+
+
+def test_list_configs_shows_every_recipe_with_its_reference(capsys):
+    from arlif.train.config import config_names
+
+    assert cli(["train", "--list-configs"]) == 0
+    out = capsys.readouterr().out
+    for name in config_names():
+        assert name in out
+    row = next(ln for ln in out.splitlines() if ln.startswith("dvsgesture_vgg11bn_t20"))
+    assert "98.61 / 97.57" in row and "spiking_vgg11_bn" in row
+    row = next(ln for ln in out.splitlines() if ln.startswith("cifar10dvs_vggsnn_t8 "))
+    assert row.rstrip().endswith("–")  # the faithful variant has no reference run of its own
+
+
+def test_reference_acc_is_checked_and_reported(tmp_path, capsys):
+    with pytest.raises(ConfigError, match="reference_acc"):
+        load_config(None, {"reference_acc": {"best": "high"}})
+    cfg = _cfg(tmp_path, epochs=1, reference_acc={"best": 99.0, "final": 98.5})
+    summary = train(cfg)
+    assert summary["reference_acc"] == {"best": 99.0, "final": 98.5}
+    assert "reference AR-LIF run of this recipe: best 99.0%, final 98.5%" in capsys.readouterr().out

@@ -15,7 +15,7 @@ COMMANDS = ["train", "eval", "energy", "plot", "ablate", "data", "bench", "info"
 
 EPILOG = """examples:
   arlif train                     offline demo: AR-LIF on scikit-learn digits, CPU, a few minutes
-  arlif train --config configs/cifar10_resnet18_t4.yaml --data-root /data/cifar
+  arlif train --config cifar10_resnet18_t4 --data-root /data/cifar
   arlif eval runs/RUN/best.pt      accuracy, firing rates and throughput of a checkpoint
   arlif energy runs/RUN/best.pt    per-layer MACs, SOPs, energy and neuron-update cost
   arlif plot dynamics runs/RUN/best.pt   V, m and threshold traces (also curves, params, rates, raster)

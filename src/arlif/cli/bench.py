@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# Spelled out here rather than read from arlif.ops.bench, which imports torch: `arlif bench --help` must stay
+# instant. tests/test_cli_bench.py checks that they match the benchmark's own lists.
+NEURONS = ("arlif", "lif", "lif_hard", "plif", "clif")
+DTYPES = ("bfloat16", "float16", "float32", "float64")
+
 
 def _csv(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
@@ -22,8 +27,6 @@ def _shape(text: str) -> tuple[int, ...]:
 
 
 def register(sub) -> None:
-    from arlif.ops.bench import DTYPES, NEURONS
-
     p = sub.add_parser(
         "bench",
         help="time fwd+bwd and measure backward memory of each neuron × backend",
@@ -37,7 +40,7 @@ def register(sub) -> None:
     p.add_argument("--backends", default="torch,cpu,triton", help="comma list from torch,cpu,triton")
     p.add_argument("--shape", default="32,64,16,16", help="per-step shape B,C,H,W... (default 32,64,16,16)")
     p.add_argument("--T", type=int, default=8, help="time steps (default 8)")
-    p.add_argument("--dtype", default="float32", choices=sorted(DTYPES))
+    p.add_argument("--dtype", default="float32", choices=DTYPES)
     p.add_argument("--device", default="cpu", help="cpu or cuda[:i] (default cpu)")
     p.add_argument("--repeats", type=int, default=10, help="timed runs per case (median reported)")
     p.add_argument("--warmup", type=int, default=2, help="untimed runs first")

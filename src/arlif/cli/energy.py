@@ -38,7 +38,7 @@ def run(args) -> int:
     from arlif.analysis import energy_report
     from arlif.errors import ArlifError
     from arlif.train.distributed import DistInfo
-    from arlif.train.evaluate import load_model, test_inputs
+    from arlif.train.evaluation import load_model, test_inputs
     from arlif.train.setup import resolve_device
 
     if args.samples < 1 or args.batch_size < 1:

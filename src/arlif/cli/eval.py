@@ -36,7 +36,7 @@ def register(sub) -> None:
 def run(args) -> int:
     import json
 
-    from arlif.train.evaluate import evaluate_checkpoint
+    from arlif.train.evaluation import evaluate_checkpoint
 
     res = evaluate_checkpoint(
         args.checkpoint,

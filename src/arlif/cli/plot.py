@@ -52,7 +52,7 @@ def run(args) -> int:
     from arlif.analysis import FiringRateMonitor, plots
     from arlif.errors import ArlifError
     from arlif.neurons import BaseNeuron, reset_net
-    from arlif.train.evaluate import load_model, test_inputs
+    from arlif.train.evaluation import load_model, test_inputs
 
     src = Path(args.source)
     folder = src if src.is_dir() else src.parent

@@ -8,10 +8,11 @@ import dataclasses
 EXAMPLES = """examples:
   arlif train                                          offline demo: AR-LIF small CNN on sklearn digits (CPU)
   arlif train --neuron lif_hard                        the same with a hard-reset LIF
-  arlif train --config configs/cifar10_resnet18_t4.yaml --data-root /data/cifar
-  arlif train --config configs/cifar10dvs_vggsnn_t8.yaml --data-root /data/CIFAR10DVS --epochs 50
+  arlif train --config cifar10_resnet18_t4 --data-root /data/cifar
+  arlif train --config cifar10dvs_vggsnn_t8 --data-root /data/CIFAR10DVS --epochs 50
+  arlif train --list-configs                          the shipped recipes and their reference accuracy
   arlif train --resume runs/digits_small_cnn-arlif-20260101-120000      continue a stopped run
-  torchrun --nproc_per_node=4 -m arlif train --config configs/cifar100_resnet18_t6.yaml --data-root /data
+  torchrun --nproc_per_node=4 -m arlif train --config cifar100_resnet18_t6 --data-root /data
 
 every config key can be overridden with --KEY VALUE (VALUE is read as YAML: 0.1, true, null, {decay: 0.2}).
 neurons: arlif, arlif_no_threshold_adjust, arlif_no_adaptive_reset, arlif_dvs_ref, lif (=lif_soft),
@@ -30,7 +31,10 @@ def register(sub) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", metavar="YAML", help="config file (see configs/); default: the digits demo")
+    p.add_argument("--config", metavar="NAME|YAML",
+                   help="a shipped recipe by name (see --list-configs) or a YAML file; default: the digits demo")
+    p.add_argument("--list-configs", action="store_true",
+                   help="list the shipped recipes with their reference accuracy, then exit")  # fmt: skip
     p.add_argument("--resume", metavar="RUN", help="continue a run from its folder or a checkpoint file")
     keys = p.add_argument_group("config keys (override the config file)")
     helps = field_help()
@@ -51,9 +55,31 @@ def overrides_from(args) -> dict:
     return {k: getattr(args, k) for k in FIELDS if hasattr(args, k)}
 
 
+def list_configs() -> str:
+    """One line per shipped recipe: name, dataset, model, T, epochs and the reference run's accuracy."""
+    from arlif.train.config import CONFIG_DIR, config_names, read_yaml_config
+
+    rows = [("name", "dataset", "model", "neuron", "T", "epochs", "reference best / final %")]
+    for name in config_names():
+        c = read_yaml_config(CONFIG_DIR / f"{name}.yaml")
+        ref = c.get("reference_acc")
+        ref_text = f"{ref['best']} / {ref['final']}" if ref else "–"
+        rows.append((name, c.get("dataset", "digits"), c.get("model", "small_cnn"), c.get("neuron", "arlif"),
+                     str(c.get("T", 4)), str(c.get("epochs", 30)), ref_text))  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(lines) + (
+        "\n\nrun one with: arlif train --config NAME --data-root PATH. '–': no reference run of exactly this "
+        "recipe (the faithful CIFAR10-DVS configs; their *_ref twins reproduce the published runs)."
+    )
+
+
 def run(args) -> int:
     from arlif.train import load_config, train
 
+    if args.list_configs:
+        print(list_configs())
+        return 0
     overrides = overrides_from(args)
     if args.resume:
         if args.config:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import warnings
 from collections.abc import Callable
 
@@ -92,12 +93,21 @@ def available_backends(neuron: str, device: torch.device | str = "cpu") -> list[
     return names + ["torch"]
 
 
+def _constant_when_traced(fn: Callable) -> Callable:
+    """Mark ``fn`` so that torch.compile runs it once at trace time and keeps the answer.
+
+    ``torch.compiler.assume_constant_result`` does only this, but calling it imports ``torch._dynamo``, which
+    costs seconds at ``import arlif``. So set the flag it sets ourselves, unless dynamo is loaded anyway;
+    ``tests/test_neurons.py`` checks that the public decorator still sets exactly this flag."""
+    if "torch._dynamo" in sys.modules:
+        return torch.compiler.assume_constant_result(fn)
+    fn._dynamo_marked_constant = True
+    return fn
+
+
 # Backend resolution looks at the file system (the compiler, the kernel cache) and at the environment, which
 # torch.compile cannot trace: with fullgraph=True a model compiled in a fresh process would fail on it. Its
 # result depends only on the arguments (and the process), so the trace runs it once and keeps the answer.
-_constant_when_traced = getattr(torch.compiler, "assume_constant_result", lambda fn: fn)
-
-
 @_constant_when_traced
 def _resolution(neuron: str, backend: str, device: torch.device) -> str:
     """The backend that will run, or ``"!"`` + the reason it cannot. The error is raised by the caller, outside

@@ -1,21 +1,36 @@
-"""Training: config, TET loss, checkpoints, distributed plumbing and the loop (joins models and data)."""
+"""Training: config, TET loss, checkpoints, distributed plumbing and the loop (joins models and data).
 
-from .checkpoint import atomic_save, load_checkpoint
-from .config import TrainConfig, load_config
-from .evaluate import evaluate
-from .loop import TrainingDiverged, train
-from .loss import tet_loss
-from .setup import build_model, encode
+Names are loaded on first use, so the CLI can read the config schema (``arlif train --help``) without
+importing torch.
+"""
 
-__all__ = [
-    "TrainConfig",
-    "load_config",
-    "train",
-    "evaluate",
-    "encode",
-    "build_model",
-    "tet_loss",
-    "atomic_save",
-    "load_checkpoint",
-    "TrainingDiverged",
-]
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "TrainConfig": "config",
+    "load_config": "config",
+    "train": "loop",
+    "TrainingDiverged": "loop",
+    "evaluate": "evaluation",
+    "encode": "setup",
+    "build_model": "setup",
+    "tet_loss": "loss",
+    "atomic_save": "checkpoint",
+    "load_checkpoint": "checkpoint",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

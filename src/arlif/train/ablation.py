@@ -17,7 +17,7 @@ from pathlib import Path
 from ..analysis.energy import energy_report
 from ..errors import ConfigError
 from .config import TrainConfig, load_config
-from .evaluate import load_model, test_inputs
+from .evaluation import load_model, test_inputs
 from .loop import train
 
 VARIANTS = {

@@ -7,6 +7,7 @@ valid ones. The fully resolved configuration is written to ``<out>/config.yaml``
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ class TrainConfig:
     out: str | None = None  # run folder; default runs/<name>-<neuron>-<time>
     max_steps_per_epoch: int | None = None  # cap on training steps per epoch (quick checks)
     tensorboard: bool = True  # also log to <out>/tb
+    reference_acc: dict | None = None  # reference accuracy {best: %, final: %}, reported beside the run's own
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -80,7 +82,11 @@ RESUMABLE_OVERRIDES = {
     "max_steps_per_epoch",
     "tensorboard",
     "out",
+    "reference_acc",
 }
+
+# The recipes shipped with the package, selectable by name: --config cifar100_resnet18_t8
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 
 def _allowed_types(hint) -> tuple[type, ...]:
@@ -124,23 +130,53 @@ def from_dict(values: dict, where: str = "config") -> TrainConfig:
     return cfg
 
 
+def config_names() -> list[str]:
+    """Names of the shipped recipes (``arlif train --list-configs``)."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def resolve_config(spec: str | Path) -> Path:
+    """The file ``spec`` names: an existing path, else a shipped recipe by name (with or without .yaml)."""
+    path = Path(spec)
+    if path.is_file():
+        return path
+    names = config_names()
+    stem = path.name[: -len(".yaml")] if path.name.endswith(".yaml") else path.name
+    if path.parent == Path(".") and stem in names:
+        return CONFIG_DIR / f"{stem}.yaml"
+    if stem in names:  # e.g. the old configs/NAME.yaml of a checkout: name the shipped recipe, don't guess
+        raise ConfigError(f"config file {spec} not found; the shipped recipe of that name is --config {stem}")
+    close = difflib.get_close_matches(stem, names, n=5, cutoff=0.5)
+    hint = f"; close matches: {', '.join(close)}" if close else ""
+    raise ConfigError(
+        f"config {str(spec)!r} is neither a file nor a shipped recipe{hint} "
+        "(arlif train --list-configs lists the recipes)"
+    )
+
+
+def read_yaml_config(path: Path) -> dict:
+    """The mapping of a config file, with clear errors for a file that is not one."""
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read as text: {exc}") from exc
+    if loaded is None:
+        loaded = {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys to values")
+    check_keys(loaded, str(path))
+    return loaded
+
+
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> TrainConfig:
-    """Load a YAML config (or the defaults when ``path`` is None) and apply ``overrides``."""
+    """Load a config (a YAML path or a shipped recipe's name; the defaults when ``path`` is None) and apply
+    ``overrides``."""
     values: dict = {}
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} not found (the shipped configs are in configs/*.yaml)")
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"config file {path} must hold a mapping of keys to values")
-        check_keys(loaded, str(path))
-        values.update(loaded)
+        path = resolve_config(path)
+        values.update(read_yaml_config(path))
     if overrides:
         check_keys(overrides, "command-line overrides")
         values.update(overrides)
@@ -162,6 +198,12 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError("mixup_alpha and cutmix_alpha must be >= 0")
     if cfg.max_steps_per_epoch is not None and cfg.max_steps_per_epoch < 1:
         raise ConfigError("max_steps_per_epoch must be >= 1 (or null)")
+    ref = cfg.reference_acc
+    if ref is not None and (
+        set(ref) - {"best", "final"}
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in ref.values())
+    ):
+        raise ConfigError(f"config key 'reference_acc' must be {{best: %, final: %}} (numbers), got {ref!r}")
 
 
 def parse_value(text: str):

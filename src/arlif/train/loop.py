@@ -26,7 +26,7 @@ from ..neurons import check_backends, reset_net
 from . import distributed as D
 from .checkpoint import atomic_save, load_checkpoint
 from .config import RESUMABLE_OVERRIDES, TrainConfig, from_dict, save_config
-from .evaluate import evaluate
+from .evaluation import evaluate
 from .loss import tet_loss
 from .setup import (
     EvalShard,
@@ -280,6 +280,7 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm, verbose:
         "seed": cfg.seed,
         "params": sum(p.numel() for p in unwrap(model).parameters()),
         "out": str(out),
+        "reference_acc": cfg.reference_acc,
     }
     if main:
         if ckpt is not None and (out / "summary.json").exists():
@@ -292,6 +293,9 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm, verbose:
             f"final {summary['final_acc']:.2f}% "
             f"(epoch {cfg.epochs}); {summary['wall_s']:.1f}s; run folder {out}"
         )
+        if cfg.reference_acc:
+            ref = cfg.reference_acc
+            say(f"reference AR-LIF run of this recipe: best {ref.get('best')}%, final {ref.get('final')}%")
     return summary
 
 
