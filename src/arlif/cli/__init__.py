@@ -8,6 +8,7 @@ import importlib
 import os
 import sys
 
+from .. import __version__
 from ..errors import ArlifError
 
 # sub-command modules, in the order --help lists them
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"arlif {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
