@@ -59,3 +59,14 @@ def test_constant_marker_matches_torch():
     added = {k: v for k, v in vars(probe).items() if k not in before}
     assert added == {"_dynamo_marked_constant": True}
     assert _resolution._dynamo_marked_constant is True
+
+
+def test_version_is_the_packages_and_needs_no_torch():
+    import arlif
+
+    out = subprocess.run([sys.executable, "-m", "arlif", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"arlif {arlif.__version__}"
+    assert "torch" not in _modules_after("import arlif.cli, contextlib, io\n"
+                                         "with contextlib.redirect_stdout(io.StringIO()):\n"
+                                         "    try:\n        arlif.cli.main(['--version'])\n"
+                                         "    except SystemExit:\n        pass")  # fmt: skip
