@@ -41,7 +41,8 @@ def register(sub) -> None:
     for key in FIELDS:
         flag = "--" + key.replace("_", "-")
         default = FIELDS[key].default if FIELDS[key].default_factory is dataclasses.MISSING else {}
-        kw = dict(dest=key, default=argparse.SUPPRESS, help=f"{helps.get(key, '')} (default: {default})".lstrip())
+        text = f"{helps.get(key, '')} (default: {default})".lstrip().replace("%", "%%")  # argparse formats help
+        kw = dict(dest=key, default=argparse.SUPPRESS, help=text)
         if bool in _allowed_types(_HINTS[key]):
             keys.add_argument(flag, nargs="?", const=True, type=parse_value, metavar="BOOL", **kw)
         else:
