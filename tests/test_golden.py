@@ -1,4 +1,4 @@
-"""Every golden case (SPEC §2.6) in float64 and float32, single- and multi-step, through every backend
+"""Every golden case (tests/golden/README.md) in float64 and float32, single- and multi-step, through every backend
 that can run here (multi-step: the reference, the fused CPU kernels and Triton under TRITON_INTERPRET)."""
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Surrogate gradients for the spike non-linearity (SPEC §2.4).
+"""Surrogate gradients for the spike non-linearity (docs/neurons.md#surrogate-gradients).
 
 Every surrogate keeps the forward pass as the Heaviside step ``Θ(u) = 1 if u >= 0 else 0`` and replaces
 ``dS/du`` in the backward pass by a smooth (or box) function of ``u``:

@@ -1,4 +1,4 @@
-"""Writers of tiny dataset files in exactly the real on-disk formats (SPEC §6), for the data tests."""
+"""Writers of tiny dataset files in exactly the real on-disk formats (docs/datasets.md), for the data tests."""
 
 from __future__ import annotations
 

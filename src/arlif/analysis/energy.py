@@ -1,6 +1,6 @@
-"""Synaptic operations and energy (SPEC §7), and the cost of the neuron updates themselves.
+"""Synaptic operations and energy (docs/energy.md), and the cost of the neuron updates themselves.
 
-Counting convention (documented here and in the README):
+Counting convention (documented here and in docs/energy.md):
 
 * **MACs** of every ``Conv1d/2d/3d`` and ``Linear`` are the dense multiply-accumulates counted by
   ``torch.utils.flop_counter`` (its FLOPs / 2), summed over the T steps, per sample.
@@ -32,7 +32,7 @@ SYNAPTIC = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
 
 def neuron_update_ops(neuron: nn.Module) -> dict[str, int]:
-    """Elementwise operations one neuron performs per time step, from its update rule (SPEC §2).
+    """Elementwise operations one neuron performs per time step, from its update rule (docs/neurons.md).
 
     ``arith`` counts additions, subtractions, multiplications, comparisons and max/min as 1 each;
     ``transcendental`` counts tanh and sigmoid evaluations. Per-layer constants (tanh(a), σ(w), 1/τ) are

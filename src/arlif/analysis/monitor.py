@@ -1,4 +1,4 @@
-"""Firing-rate monitor: forward hooks on every arlif neuron of a model (SPEC §7).
+"""Firing-rate monitor: forward hooks on every arlif neuron of a model (docs/energy.md#firing-rates).
 
 Usage::
 

@@ -155,7 +155,7 @@ class CIFAR(Dataset):
     """CIFAR-10 or CIFAR-100, one split: ``(image float32 [3, 32, 32], label int)``.
 
     ``augment`` (training split only, default on) applies the reference training transforms; otherwise
-    images are only normalised with the dataset's mean and std (SPEC §5).
+    images are only normalised with the dataset's mean and std (docs/recipes.md#normalisation).
     """
 
     def __init__(self, root, name: str = "cifar10", train: bool = True, augment: bool = True):

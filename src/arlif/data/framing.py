@@ -1,4 +1,4 @@
-"""Event streams → frames ("split by number", SPEC §6)."""
+"""Event streams → frames ("split by number", docs/datasets.md#framing-split-by-number)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Training and test transforms of the reference recipes (SPEC §5), built from torchvision.transforms.v2.
+"""Training and test transforms of the reference recipes (docs/recipes.md#augmentation), built from
+torchvision.transforms.v2.
 
 Static images enter as uint8 ``[3, H, W]`` tensors and leave as normalised float32 ``[3, H, W]``.
 DVS samples enter and leave as float32 ``[T, 2, H, W]`` event counts. torchvision v2 transforms draw their
@@ -17,7 +18,7 @@ MEAN_STD = {
     "tinyimagenet": ((0.4802, 0.4481, 0.3975), (0.2302, 0.2265, 0.2262)),
 }
 
-# Strength of the "one random op per sample" DVS augmentation (our choice; SPEC §5 names only the ops).
+# Strength of the "one random op per sample" DVS augmentation (our choice; the reference recipe names only the ops).
 DVS_SHEAR_DEG = 30.0  # shear along x, uniform in ±30°
 DVS_TRANSLATE = 0.15  # shift up to 15% of the width / height
 DVS_ROTATE_DEG = 30.0  # rotation uniform in ±30°

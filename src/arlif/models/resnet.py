@@ -1,4 +1,4 @@
-"""Pre-activation spiking ResNet-18 (SPEC §4)."""
+"""Pre-activation spiking ResNet-18 (docs/models.md#spiking_resnet18)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class SpikingResNet18(nn.Module):
     """Input ``[T, B, C, H, W]`` -> logits ``[T, B, num_classes]`` (one Linear per step, not spiking).
 
     17 neuron layers: two per block (8 blocks) and one in the head. The head's average pool covers the
-    whole remaining map (4×4 for 32×32 inputs, as in SPEC §4's AvgPool(4)).
+    whole remaining map (4×4 for 32×32 inputs, the reference recipe's AvgPool(4)).
     """
 
     def __init__(self, num_classes: int, in_channels: int, neuron: Callable[[], nn.Module], width: int = 64):

@@ -1,4 +1,4 @@
-"""Spiking VGG-11/13 with BatchNorm and VGGSNN (SPEC §4)."""
+"""Spiking VGG-11/13 with BatchNorm and VGGSNN (docs/models.md)."""
 
 from __future__ import annotations
 

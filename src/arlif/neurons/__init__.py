@@ -1,4 +1,4 @@
-"""Spiking neuron modules: AR-LIF and the LIF, PLIF and CLIF baselines (SPEC §2)."""
+"""Spiking neuron modules: AR-LIF and the LIF, PLIF and CLIF baselines (docs/neurons.md)."""
 
 from .arlif import ARLIF
 from .base import BaseNeuron, NeuronState, check_backends, detach_net, reset_net, set_backend, set_step_mode

@@ -1,4 +1,4 @@
-"""The AR-LIF neuron module (SPEC §2.1-2.3)."""
+"""The AR-LIF neuron module (docs/neurons.md#ar-lif)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class ARLIF(BaseNeuron):
         threshold_adjust: use the input-dependent threshold (``False``: θ = V_th, ``a`` frozen).
         adaptive_reset: use the reset memory (``False``: soft reset by θ, no ``m``, ``c`` frozen).
         carry_memory: carry ``m`` across steps (``False`` reproduces the CIFAR10-DVS reference runs, where
-            ``m_{t-1}`` is taken as 0 and ``c`` gets no gradient; SPEC §2.3).
+            ``m_{t-1}`` is taken as 0 and ``c`` gets no gradient; docs/neurons.md#reference-run-compatibility).
         init_a, init_c: initial values of the learnable scalars ``a`` (0) and ``c`` (1).
 
     A parameter that the chosen switches leave unused has ``requires_grad=False``, so optimisers and

@@ -20,7 +20,8 @@ NEURON_PRESETS: dict[str, tuple[type[nn.Module], dict]] = {
     "arlif": (ARLIF, {}),
     "arlif_no_threshold_adjust": (ARLIF, {"threshold_adjust": False}),
     "arlif_no_adaptive_reset": (ARLIF, {"adaptive_reset": False}),
-    # the CIFAR10-DVS reference runs (SPEC §2.3): memory not carried, λ = 0.2, triangle surrogate
+    # the CIFAR10-DVS reference runs: memory not carried, λ = 0.2, triangle surrogate
+    # (docs/neurons.md#reference-run-compatibility)
     "arlif_dvs_ref": (ARLIF, {"carry_memory": False, "decay": 0.2, "surrogate": "triangle"}),
     "lif": (LIF, {"reset": "soft"}),
     "lif_soft": (LIF, {"reset": "soft"}),

@@ -1,4 +1,4 @@
-"""Baseline neurons (SPEC §2.5): LIF (soft/hard reset), PLIF and CLIF."""
+"""Baseline neurons (docs/neurons.md#baselines): LIF (soft/hard reset), PLIF and CLIF."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-// Fused multi-step CPU kernels of the arlif neurons (SPEC §3): one pass over time forward, and a
+// Fused multi-step CPU kernels of the arlif neurons (docs/backends.md): one pass over time forward, and a
 // backward that recomputes the forward of a small block of neurons into a cache-resident scratch
 // buffer, then runs BPTT over that block in reverse. Only x and the initial state are kept between
 // forward and backward.
@@ -327,7 +327,7 @@ inline void store_state(F* out, int64_t i0, int64_t n, const F* src) {
 // lines (up to 256) filled the core's miss buffers and stalled the loads behind it (measured on the 2-vCPU
 // Zen 4, [8, 524288], 2 threads: LIF's backward 3.0-3.2 -> 2.0-2.3 ms, AR-LIF's 4.8-5.0 -> 4.4-4.5 ms;
 // prefetching two blocks ahead was no better). Every neuron's kernels do the same, so that the comparisons
-// between neurons stay like for like (SPEC §3).
+// between neurons stay like for like (docs/backends.md#fused-kernels).
 template <typename F, int K>
 inline void prefetch_next(const F* const (&seqs)[K], int64_t t, int64_t N, int64_t b, int64_t b1, int rw) {
     constexpr int64_t line = 64 / sizeof(F);
@@ -346,7 +346,7 @@ inline void prefetch_next(const F* const (&seqs)[K], int64_t t, int64_t N, int64
 }
 
 // ================================================================================================
-// AR-LIF (SPEC §2.1-2.3). Template switches: TA threshold_adjust, AR adaptive_reset, CARRY carry_memory.
+// AR-LIF (docs/neurons.md#ar-lif). Template switches: TA threshold_adjust, AR adaptive_reset, CARRY carry_memory.
 // ================================================================================================
 template <typename F>
 struct ArlifArgs {

@@ -1,4 +1,4 @@
-"""Fused multi-step neurons as ``torch.library`` custom ops (SPEC §3).
+"""Fused multi-step neurons as ``torch.library`` custom ops (docs/backends.md).
 
 One op family per neuron, each a forward op over all T steps and a hand-written BPTT backward op:
 

@@ -1,4 +1,4 @@
-"""The neuron dynamics of SPEC §2, written once, step by step, in plain PyTorch autograd.
+"""The neuron dynamics of docs/neurons.md, written once, step by step, in plain PyTorch autograd.
 
 This is the single definition of each neuron's math. The modules in :mod:`arlif.neurons` call these
 functions for the ``"torch"`` backend and in single-step mode, and every fused kernel is tested against
@@ -34,7 +34,7 @@ def arlif_step(
     adaptive_reset: bool = True,
     carry_memory: bool = True,
 ) -> tuple[Tensor, Tensor, Tensor | None]:
-    """One AR-LIF step (SPEC §2.1-2.3). Returns ``(spike, v, m)``; ``m`` is ``None`` when
+    """One AR-LIF step (docs/neurons.md#ar-lif). Returns ``(spike, v, m)``; ``m`` is ``None`` when
     ``adaptive_reset=False`` (that variant has no reset memory)."""
     h = decay * v + x
     if threshold_adjust:
@@ -64,7 +64,7 @@ def lif_step(
     decay: float = 0.5,
     hard_reset: bool = False,
 ) -> tuple[Tensor, Tensor]:
-    """One LIF step (SPEC §2.5) with soft (``V = H - S·V_th``) or hard (``V = H·(1 - S)``) reset."""
+    """One LIF step (docs/neurons.md#lif) with soft (``V = H - S·V_th``) or hard (``V = H·(1 - S)``) reset."""
     h = decay * v + x
     s = surrogate(h - v_threshold)
     v_new = h * (1 - s) if hard_reset else h - s * v_threshold
@@ -79,7 +79,7 @@ def plif_step(
     surrogate: Surrogate,
     v_threshold: float = 1.0,
 ) -> tuple[Tensor, Tensor]:
-    """One PLIF step (SPEC §2.5): leak ``1 - σ(w)`` with learnable ``w``, no input decay, soft reset."""
+    """One PLIF step (docs/neurons.md#plif): leak ``1 - σ(w)`` with learnable ``w``, no input decay, soft reset."""
     h = v * (1 - torch.sigmoid(w.to(x.dtype))) + x
     s = surrogate(h - v_threshold)
     return s, h - s * v_threshold
@@ -94,7 +94,7 @@ def clif_step(
     v_threshold: float = 1.0,
     tau: float = 2.0,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """One CLIF step (SPEC §2.5): complementary memory ``m`` raises the reset after spikes."""
+    """One CLIF step (docs/neurons.md#clif): complementary memory ``m`` raises the reset after spikes."""
     h = v * (1 - 1 / tau) + x
     m_prev = m * torch.sigmoid(h / tau)
     s = surrogate(h - v_threshold)

@@ -1,5 +1,5 @@
 """Triton implementation of the fused neurons: one kernel launch for the forward over all T steps and one
-for the backward (SPEC §3). Same functions and contract as :mod:`arlif.ops.cpu`.
+for the backward (docs/backends.md). Same functions and contract as :mod:`arlif.ops.cpu`.
 
 Each program owns ``BLOCK`` neurons and walks over time with the state in registers. The backward first
 re-runs the forward of its neurons, writing ``V_{t-1}`` (and ``m_{t-1}``) to a scratch buffer that lives

@@ -43,7 +43,7 @@ class TrainConfig:
     weight_decay: float = 5e-4  # weight decay (applies to the neuron scalars a, c, w too)
     scheduler: str = "cosine"  # cosine (annealed over all epochs, stepped per epoch) or constant
     grad_clip: float | None = None  # max gradient norm; none (or null) to disable
-    # loss (SPEC §5): (1 - mse_lambda)·mean_t CE(O_t, y) + mse_lambda·MSE(O, target)
+    # loss (docs/recipes.md#loss): (1 - mse_lambda)·mean_t CE(O_t, y) + mse_lambda·MSE(O, target)
     mse_lambda: float = 0.05  # λ_L, weight of the MSE term
     mse_target: str = "const"  # const (1.0) or onehot
     label_smoothing: float = 0.0  # label smoothing of the cross-entropy

@@ -1,4 +1,4 @@
-"""The TET-style training loss of SPEC §5."""
+"""The TET-style training loss (docs/recipes.md#loss)."""
 
 from __future__ import annotations
 
