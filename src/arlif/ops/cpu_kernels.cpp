@@ -496,12 +496,12 @@ inline vf vsigmoid(vf x) {  // Math<float>::sigmoid
 // One AR-LIF step of VW neurons in explicit vectors: the operations of the scalar step (arlif_step, below)
 // in the same order (so the same results bit for bit), with the
 // clamp of σ(m) as min/max and 2^n as scalef, which the auto-vectoriser does not find (48 -> ~35
-// instructions per vector). `v`, `m` are updated; returns u = H - θ and the spikes, and σ(m_t) unless SPEC.
+// instructions per vector). `v`, `m` are updated; returns u = H - θ and the spikes, and σ(m_t) unless SPECULATE.
 // V_t = H - S·(θ + σ(m_t)) is written V_t = S ? H - (θ + σ(m_t)) : H (the same value: 0·(θ + σ) = 0 for
-// finite θ). SPEC (the forward): σ(m_t) only matters where the neuron fires, where m_t = m' + σ(x), so
+// finite θ). SPECULATE (the forward): σ(m_t) only matters where the neuron fires, where m_t = m' + σ(x), so
 // σ(m' + σ(x)) is computed before the spike is known, off the chain V_{t-1} -> S_t -> V_t that the
 // steps wait on. The backward's recompute needs σ(m_t) for every neuron and computes it after S_t.
-template <bool TA, bool AR, bool CARRY, bool SPEC>
+template <bool TA, bool AR, bool CARRY, bool SPECULATE>
 inline void varlif_step(vf& v, vf& m, vf x, const float* tx, const float* sx, const float* g, float decay,
                         float vth, float ta, vf& u, vf& s, vf& sm) {
     vf mp = vsplat(0.0f), sxv = vsplat(0.0f), sp = vsplat(0.0f);
@@ -511,7 +511,7 @@ inline void varlif_step(vf& v, vf& m, vf x, const float* tx, const float* sx, co
             mp = m * (m > 0.0f ? gv : 1.0f - gv);
         }
         sxv = vload(sx);
-        if (SPEC) sp = vsigmoid(mp + sxv);
+        if (SPECULATE) sp = vsigmoid(mp + sxv);
     }
     const vf h = decay * v + x;
     const vf theta = TA ? vth + ta * vload(tx) : vsplat(vth);
@@ -520,7 +520,7 @@ inline void varlif_step(vf& v, vf& m, vf x, const float* tx, const float* sx, co
     s = spk ? vsplat(1.0f) : vsplat(0.0f);
     if (AR) {
         const vf mn = spk ? mp + sxv : mp - sxv;
-        if (!SPEC) sp = sm = vsigmoid(mn);
+        if (!SPECULATE) sp = sm = vsigmoid(mn);
         v = spk ? h - (theta + sp) : h;
         m = mn;
     } else {

@@ -17,7 +17,8 @@ autograd.
 Memory: the forward saves only ``x`` and the initial states it was given: ``v0`` and ``m0`` are optional
 (None = zeros, a fresh neuron's state, which the modules pass without making a tensor for it). The backward
 recomputes the forward, so a float32 AR-LIF keeps 4 bytes per element for backward when it starts from
-rest, and ``4 + 4·k/T`` with k given initial states, instead of ~47 for the per-step autograd loop.
+rest, and ``4 + 4·k/T`` with k given initial states, instead of ~43 for the per-step autograd loop
+(measured in benchmarks/RESULTS.md).
 
 Dtypes: the computation runs in float64 for float64 input and in float32 otherwise (bf16/fp16 inputs,
 autocast). Spikes and state sequences are returned in the input dtype; final states are returned in the

@@ -142,10 +142,13 @@ def resolve_config(spec: str | Path) -> Path:
         return path
     names = config_names()
     stem = path.name[: -len(".yaml")] if path.name.endswith(".yaml") else path.name
-    if path.parent == Path(".") and stem in names:
+    bare = path.parent == Path(".")
+    if bare and stem in names:
         return CONFIG_DIR / f"{stem}.yaml"
     if stem in names:  # e.g. the old configs/NAME.yaml of a checkout: name the shipped recipe, don't guess
         raise ConfigError(f"config file {spec} not found; the shipped recipe of that name is --config {stem}")
+    if not bare:
+        raise ConfigError(f"config file {spec} not found (arlif train --list-configs lists the shipped recipes)")
     close = difflib.get_close_matches(stem, names, n=5, cutoff=0.5)
     hint = f"; close matches: {', '.join(close)}" if close else ""
     raise ConfigError(
