@@ -124,7 +124,7 @@ def test_aedat2_header_only_file(tmp_path):
 # --- AEDAT 3.1 (DVS128 Gesture) ----------------------------------------------------------------------
 
 
-def _gesture_packets(rng, t, x, y, p):
+def _gesture_packets(t, x, y, p):
     """Polarity packets split at the 2^31 µs boundary (each with its overflow count), with a special-event
     and a 36-byte IMU packet that readers must skip."""
     packets = [special_packet()]
@@ -141,7 +141,7 @@ def test_aedat31_reader_matches_load_aedat_v3(tmp_path):
     t = np.sort(rng.integers(2**31 - 5_000, 2**31 + 5_000, n)).astype(np.int64)
     x, y, p = rng.integers(0, 128, n), rng.integers(0, 128, n), rng.integers(0, 2, n)
     path = tmp_path / "trial.aedat"
-    write_aedat31(path, _gesture_packets(rng, t, x, y, p))
+    write_aedat31(path, _gesture_packets(t, x, y, p))
     ours = read_aedat31(path)
     assert np.array_equal(ours[0], t) and (t >= 2**31).any() and (t < 2**31).any()
     _assert_events_equal(ours, sjd.utils.load_aedat_v3(path))
@@ -301,7 +301,7 @@ def _write_gesture_tree(folder: Path, seed: int = 5) -> None:
         rows = [(c, int(bounds[k]), int(bounds[k + 1])) for k, c in enumerate(classes)]
         t = np.sort(np.concatenate([rng.integers(t0 - 200, bounds[-1] + 200, 400), bounds])).astype(np.int64)
         x, y, p = rng.integers(0, 128, t.size), rng.integers(0, 128, t.size), rng.integers(0, 2, t.size)
-        write_aedat31(folder / f"{trial}.aedat", _gesture_packets(rng, t, x, y, p))
+        write_aedat31(folder / f"{trial}.aedat", _gesture_packets(t, x, y, p))
         csv = "class,startTime_usec,endTime_usec\r\n" + "".join(f"{c},{s},{e}\r\n" for c, s, e in rows)
         (folder / f"{trial}_labels.csv").write_text(csv, newline="")
     (folder / "trials_to_train.txt").write_text("user01_led.aedat\n")
