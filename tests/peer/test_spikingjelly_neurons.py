@@ -254,8 +254,9 @@ def test_surrogates_match_off_the_rectangle_edge(ours, theirs):
 
 
 def test_rectangle_edge_is_inside_ours_outside_spikingjellys():
-    """Documented difference: at |u| = α/2 exactly our rectangle (SPEC §2.4: 1/α for |u| <= α/2) passes the
-    gradient and SpikingJelly's Rect (alpha for |u| < 0.5/alpha) does not. Everywhere else they agree."""
+    """Documented difference: at |u| = α/2 exactly our rectangle (1/α for |u| <= α/2, see
+    docs/neurons.md#surrogate-gradients) passes the gradient and SpikingJelly's Rect (alpha for |u| < 0.5/alpha)
+    does not. Everywhere else they agree."""
     u = torch.tensor([-0.5, -0.4999, 0.0, 0.4999, 0.5, 0.5001], dtype=torch.float64)
     _, g_o = _spike_and_grad(Rectangle(1.0), u)
     _, g_t = _spike_and_grad(sjs.Rect(alpha=1.0), u)
