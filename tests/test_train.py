@@ -12,7 +12,7 @@ import torch.nn.functional as F
 import yaml
 
 from arlif.cli import main as cli
-from arlif.errors import ConfigError
+from arlif.errors import ArlifError, ConfigError
 from arlif.train import TrainConfig, TrainingDiverged, load_checkpoint, load_config, tet_loss, train
 from arlif.train import loop as loop_module
 from arlif.train.checkpoint import atomic_save
@@ -133,8 +133,44 @@ def test_interrupted_checkpoint_write_keeps_previous(tmp_path, monkeypatch):
 def test_corrupt_checkpoint_is_named(tmp_path):
     bad = tmp_path / "last.pt"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(Exception, match="could not be read"):
+    with pytest.raises(ArlifError, match="last.pt is not an arlif checkpoint .*starts with b'not '"):
         load_checkpoint(bad)
+    # a real checkpoint cut short (an interrupted copy)
+    atomic_save({"model": {"w": torch.ones(1000)}, "config": {}}, bad)
+    bad.write_bytes(bad.read_bytes()[:3000])
+    with pytest.raises(ArlifError, match="could not be read: the torch.save file is damaged or truncated"):
+        load_checkpoint(bad)
+
+
+def _foreign_files(tmp_path):
+    """Files that are not arlif checkpoints, with the words the error must contain."""
+    (tmp_path / "notes.txt").write_text("hello\n")
+    torch.save({"state_dict": {"w": torch.ones(2)}}, tmp_path / "other.pt")
+    torch.save(torch.zeros(3), tmp_path / "tensor.pt")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    (tmp_path / "folder").mkdir()
+    return {
+        "notes.txt": "notes.txt is not an arlif checkpoint (not a file written by torch.save: it starts with b'hell')",
+        "other.pt": "other.pt is not an arlif checkpoint (no model/config entries; its keys: 'state_dict')",
+        "tensor.pt": "tensor.pt is not an arlif checkpoint (torch.save file of a Tensor",
+        "empty.pt": "empty.pt is not an arlif checkpoint (not a file written by torch.save: an empty file)",
+        "folder": "folder is a folder without last.pt",
+        "missing.pt": "missing.pt not found",
+    }
+
+
+@pytest.mark.parametrize(
+    "argv", [["eval"], ["energy"], ["plot", "rates"], ["plot", "dynamics"], ["plot", "raster"]], ids=" ".join
+)
+def test_commands_given_something_else_than_a_checkpoint_say_so(tmp_path, capsys, argv):
+    for name, words in _foreign_files(tmp_path).items():
+        assert cli([*argv, str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert words in err and "Memo value" not in err and "Traceback" not in err
+        assert "the last.pt / best.pt that 'arlif train' writes" in err  # and how to get one
+    torch.save({"model": {}, "config": {"lr": -1}, "data_shape": {}}, tmp_path / "badcfg.pt")
+    assert cli([*argv, str(tmp_path / "badcfg.pt")]) == 2
+    assert "badcfg.pt holds an invalid config: config key 'lr' must be > 0" in capsys.readouterr().err
 
 
 def _metrics(run):

@@ -29,18 +29,57 @@ def atomic_save(obj, path: str | Path) -> None:
         raise
 
 
+# How to get a checkpoint, for the errors below.
+HOW_TO_GET = "checkpoints are the last.pt / best.pt that 'arlif train' writes in its run folder (or pass the folder)"
+# torch.save writes a zip archive; files from torch < 1.6 (legacy format) start with a pickle protocol byte
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_PROTO = b"\x80"
+# entries the trainer writes that loading a model needs
+REQUIRED = ("model", "config")
+
+
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
-    """Load a checkpoint written by the trainer; a run folder means its ``last.pt``."""
+    """Load a checkpoint written by the trainer; a run folder means its ``last.pt``. Anything else (a missing
+    file, a folder without ``last.pt``, a text file, a truncated file, a torch file of another program) raises
+    :class:`ArlifError` naming the file, the problem and what to pass instead."""
     path = Path(path)
     if path.is_dir():
+        if not (path / "last.pt").is_file():
+            raise ArlifError(
+                f"{path} is a folder without last.pt, so not a run folder of 'arlif train' (or its first epoch "
+                f"has not finished yet); {HOW_TO_GET}"
+            )
         path = path / "last.pt"
+    if not path.exists():
+        raise ArlifError(f"checkpoint {path} not found; {HOW_TO_GET}")
     if not path.is_file():
-        raise ArlifError(f"checkpoint {path} not found (give a run folder or its last.pt / best.pt)")
+        raise ArlifError(f"checkpoint {path} is not a regular file; {HOW_TO_GET}")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        raise ArlifError(f"checkpoint {path} could not be read ({exc})") from None
+    # Check the format first: torch.load on a text file fails deep in the unpickler ("Memo value not found")
+    if not (head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_PROTO)):
+        what = "an empty file" if not head else f"it starts with {head!r}"
+        raise ArlifError(f"{path} is not an arlif checkpoint (not a file written by torch.save: {what}); {HOW_TO_GET}")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as exc:  # a truncated or foreign file: name it rather than show the pickle error
-        raise ArlifError(f"checkpoint {path} could not be read ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
-        raise ArlifError(f"{path} is not an arlif checkpoint (no model/config entries)")
+    except Exception as exc:  # a truncated or damaged file: name it rather than show the unpickler's error
+        raise ArlifError(
+            f"checkpoint {path} could not be read: the torch.save file is damaged or truncated (an interrupted "
+            f"copy?) or not an arlif checkpoint ({type(exc).__name__}: {exc}); {HOW_TO_GET}"
+        ) from exc
+    if not isinstance(ckpt, dict):
+        raise ArlifError(
+            f"{path} is not an arlif checkpoint (torch.save file of a {type(ckpt).__name__}, not the trainer's "
+            f"dict); {HOW_TO_GET}"
+        )
+    missing = [k for k in REQUIRED if not isinstance(ckpt.get(k), dict)]
+    if missing:
+        keys = ", ".join(map(repr, list(ckpt)[:8])) or "none"
+        raise ArlifError(
+            f"{path} is not an arlif checkpoint (no {'/'.join(missing)} entries; its keys: {keys}); {HOW_TO_GET}"
+        )
     ckpt["path"] = str(path)
     return ckpt

@@ -11,9 +11,10 @@ from torch.utils.data import DataLoader
 
 from ..analysis.monitor import FiringRateMonitor
 from ..data import build_split
+from ..errors import ArlifError, ConfigError
 from ..neurons import reset_net
 from . import distributed as D
-from .checkpoint import load_checkpoint
+from .checkpoint import HOW_TO_GET, load_checkpoint
 from .config import from_dict
 from .distributed import DistInfo
 from .setup import amp_dtype as autocast_dtype
@@ -63,7 +64,12 @@ def evaluate(
 def load_model(checkpoint, device: str | torch.device = "cpu", backend: str | None = None):
     """Rebuild the model of a checkpoint and load its weights. Returns ``(model, config, checkpoint)``."""
     ckpt = load_checkpoint(checkpoint, map_location="cpu")
-    cfg = from_dict(ckpt["config"], f"checkpoint {ckpt['path']}")
+    try:
+        cfg = from_dict(ckpt["config"], f"checkpoint {ckpt['path']}")
+    except ConfigError as exc:
+        raise ConfigError(f"checkpoint {ckpt['path']} holds an invalid config: {exc}") from None
+    if not isinstance(ckpt.get("data_shape"), dict):  # rebuilding the model needs the data's shape
+        raise ArlifError(f"{ckpt['path']} is not an arlif checkpoint (no data_shape entry); {HOW_TO_GET}")
     if backend:
         cfg = replace(cfg, backend=backend)
     model = build_model(cfg, ckpt["data_shape"])
