@@ -136,6 +136,26 @@ def test_plot_dynamics_errors_are_clear(demo_run, capsys):
     assert cli(["plot", "curves", str(demo_run / "nowhere")]) == 2
 
 
+@pytest.mark.parametrize("kind", ["curves", "params"])
+def test_plot_of_a_run_given_a_file_asks_for_the_run_folder(demo_run, tmp_path, capsys, kind):
+    assert cli(["plot", kind, str(demo_run / "best.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "best.pt is a file, not a run folder" in err and f"pass the folder ({demo_run}) instead" in err
+    assert "utf-8" not in err and "Traceback" not in err
+    (tmp_path / "notes.txt").write_text("hello\n")
+    assert cli(["plot", kind, str(tmp_path / "notes.txt")]) == 2
+    assert "notes.txt is a file, not a run folder" in capsys.readouterr().err
+    assert cli(["plot", kind, str(tmp_path)]) == 2  # a folder that is not a run folder
+    assert f"{tmp_path} is not a run folder written by 'arlif train'" in capsys.readouterr().err
+    # a metrics.jsonl that is binary, or holds other JSON, is named too
+    (tmp_path / "metrics.jsonl").write_bytes(b"\x80\x02 binary")
+    assert cli(["plot", kind, str(tmp_path)]) == 2
+    assert "metrics.jsonl could not be read as text" in capsys.readouterr().err
+    (tmp_path / "metrics.jsonl").write_text('{"epoch": 1}\n')
+    assert cli(["plot", kind, str(tmp_path / "metrics.jsonl")]) == 2
+    assert "line 1: not an epoch record of 'arlif train' (no train_loss" in capsys.readouterr().err
+
+
 def test_energy_command_prints_table_and_writes_json(demo_run, tmp_path, capsys):
     out = tmp_path / "energy.json"
     assert cli(["energy", str(demo_run / "best.pt"), "--samples", "32", "--json", str(out)]) == 0

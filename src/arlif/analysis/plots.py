@@ -23,21 +23,43 @@ from ..errors import ArlifError  # noqa: E402
 from ..neurons import ARLIF, BaseNeuron, reset_net  # noqa: E402
 from ..neurons.base import output_spikes  # noqa: E402
 
+# what every epoch line of metrics.jsonl holds (see arlif.train.loop)
+_METRIC_KEYS = ("epoch", "train_loss", "test_loss", "train_acc", "test_acc")
+
 
 def read_metrics(run: str | Path) -> list[dict]:
     """The per-epoch records of a run folder (or a metrics.jsonl path)."""
     path = Path(run)
     if path.is_dir():
         path = path / "metrics.jsonl"
-    if not path.is_file():
+        if not path.is_file():
+            raise ArlifError(
+                f"{path} not found: {run} is not a run folder written by 'arlif train' (or no epoch has finished)"
+            )
+    elif not path.exists():
         raise ArlifError(f"{path} not found: give a run folder written by 'arlif train'")
+    elif path.suffix != ".jsonl":
+        # a checkpoint or any other file: the curves come from the folder beside it
+        hint = f" ({path.parent})" if (path.parent / "metrics.jsonl").is_file() else ""
+        raise ArlifError(
+            f"{path} is a file, not a run folder: plots of training curves and learned parameters read the run "
+            f"folder that 'arlif train' wrote (it holds metrics.jsonl); pass the folder{hint} instead"
+        )
     rows = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ArlifError(f"{path} could not be read as text ({exc}); is it the metrics.jsonl of a run?") from None
+    for i, line in enumerate(text.splitlines(), 1):
         if line.strip():
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ArlifError(f"{path}, line {i}: not valid JSON ({exc})") from exc
+            missing = [k for k in _METRIC_KEYS if not isinstance(row, dict) or k not in row]
+            if missing:
+                raise ArlifError(f"{path}, line {i}: not an epoch record of 'arlif train' (no {', '.join(missing)})")
+            rows.append(row)
     if not rows:
         raise ArlifError(f"{path} holds no epochs yet")
     return rows
