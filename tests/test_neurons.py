@@ -1,5 +1,7 @@
 """Neuron invariants (hypothesis properties) and the error paths of the modules."""
 
+import warnings
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -184,6 +186,40 @@ def test_single_step_needs_a_batch_axis():
 def test_non_floating_input_is_a_type_error(dtype):
     with pytest.raises(TypeError, match="floating-point"):
         ARLIF()(torch.ones(2, 3, dtype=dtype))
+
+
+def _non_dense_inputs():
+    x = torch.randn(3, 2, 4)
+    with warnings.catch_warnings():  # torch warns that CSR is beta and quantized tensors deprecated
+        warnings.simplefilter("ignore")
+        csr = x.flatten(1).to_sparse_csr()
+        quantized = torch.quantize_per_tensor(x, 0.1, 0, torch.qint8)
+    return {
+        "sparse_coo": (x.to_sparse(), r"a sparse tensor \(layout torch.sparse_coo\); convert it with x.to_dense\(\)"),
+        "sparse_csr": (csr, r"a sparse tensor \(layout torch.sparse_csr\); convert it with x.to_dense\(\)"),
+        "mkldnn": (x.to_mkldnn(), r"an MKLDNN tensor .*; convert it with x.to_dense\(\)"),
+        "quantized": (quantized, r"a quantized tensor \(torch.qint8\); convert it with x.dequantize\(\)"),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(NEURONS))
+@pytest.mark.parametrize("step_mode", ["m", "s"])
+@pytest.mark.parametrize("backend", ["auto", "torch", "cpu", "triton"])
+def test_sparse_mkldnn_and_quantized_inputs_are_refused_before_dispatch(monkeypatch, name, step_mode, backend):
+    import arlif.neurons.base as base
+
+    def dispatched(*args, **kwargs):
+        raise AssertionError("the input reached a backend")
+
+    # the check must come before the backend is chosen (multi-step) or the state is made (single step)
+    monkeypatch.setattr(base.backends, "resolve_backend", dispatched)
+    monkeypatch.setattr(base.BaseNeuron, "_initial_states", dispatched)
+    for x, words in _non_dense_inputs().values():
+        with pytest.raises(TypeError, match=f"expects a dense tensor \\(layout torch.strided\\), got {words}"):
+            NEURONS[name](step_mode=step_mode, backend=backend)(x)
+    monkeypatch.undo()
+    x = torch.randn(3, 2, 4).to_sparse()
+    NEURONS[name](step_mode=step_mode, backend="torch")(x.to_dense())  # the fix the message names works
 
 
 def test_non_tensor_input_is_a_type_error():

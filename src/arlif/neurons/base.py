@@ -22,12 +22,26 @@ from ..ops.reference import run_steps
 from ..surrogate import Surrogate, get_surrogate
 
 Tensor = torch.Tensor
+_STRIDED = torch.strided
 
 
 def _compute_dtype(x: Tensor) -> torch.dtype:
     """The dtype the dynamics run in: float64 for float64 input, float32 otherwise. Half-precision states
     would drift from the fused path within a few steps (bf16 has 8 bits of mantissa)."""
     return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+def _layout_problem(neuron: str, x: Tensor) -> str:
+    """The message for an input that is not a dense tensor: what it is and how to convert it."""
+    if x.is_nested:
+        what, fix = "a nested tensor", "pad it to one shape with x.to_padded_tensor(0.0)"
+    elif x.is_quantized:
+        what, fix = f"a quantized tensor ({x.dtype})", "convert it with x.dequantize()"
+    elif x.layout == torch._mkldnn:
+        what, fix = "an MKLDNN tensor (layout torch._mkldnn)", "convert it with x.to_dense()"
+    else:
+        what, fix = f"a sparse tensor (layout {x.layout})", "convert it with x.to_dense()"
+    return f"{neuron} expects a dense tensor (layout torch.strided), got {what}; {fix}"
 
 
 class NeuronState(NamedTuple):
@@ -153,7 +167,14 @@ class BaseNeuron(nn.Module):
     def _check_input(self, x: Tensor, min_dim: int, layout: str) -> None:
         if not isinstance(x, Tensor):
             raise TypeError(f"{type(self).__name__} expects a torch.Tensor, got {type(x).__name__}")
+        # Attribute reads only (no device sync, no kernel): sparse, MKLDNN, nested and quantized tensors
+        # would otherwise fail deep inside an operator of whichever backend runs, with the dispatcher's message.
+        # Quantized tensors are strided with a non-float dtype, so they are told apart only on that error path.
+        if x.layout is not _STRIDED or x.is_nested:
+            raise TypeError(_layout_problem(type(self).__name__, x))
         if not x.is_floating_point():
+            if x.is_quantized:
+                raise TypeError(_layout_problem(type(self).__name__, x))
             raise TypeError(
                 f"{type(self).__name__} expects a floating-point input (float32/float64/bfloat16/float16), "
                 f"got {x.dtype}; convert it with x.float()"
