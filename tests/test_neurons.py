@@ -244,6 +244,60 @@ def test_unknown_surrogate_backend_and_step_mode():
         LIF(reset="zero")
 
 
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda v: ARLIF(decay=v), r"ARLIF: decay must be in \[0, 1\]"),
+        (lambda v: LIF(decay=v, reset="hard"), r"LIF: decay must be in \[0, 1\]"),
+        (lambda v: ARLIF(v_threshold=v), r"ARLIF: v_threshold must be a finite number > 0"),
+        (lambda v: PLIF(v_threshold=v), r"PLIF: v_threshold must be a finite number > 0"),
+        (lambda v: CLIF(tau=v), r"CLIF: tau must be a finite number >= 1 \(the leak 1 - 1/tau in \[0, 1\)\)"),
+    ],
+)
+@pytest.mark.parametrize("value", [-0.5, 0.0, 1.5, float("nan"), float("inf"), -float("inf")])
+def test_out_of_range_neuron_constants_are_refused_when_made(make, words, value):
+    allowed = {  # the values each option takes: the range ends are allowed on purpose
+        "decay": (0.0,),
+        "v_threshold": (1.5,),
+        "tau": (1.5,),
+    }[words.split(": ")[1].split()[0]]
+    if value in allowed:
+        make(value)
+        return
+    with pytest.raises(ValueError, match=f"{words}.*, got {value}$"):
+        make(value)
+
+
+def test_range_ends_that_are_allowed_and_numbers_given_as_text():
+    # decay 0 (memoryless) and 1 (no leak), tau 1 (leak 0) are meant to be allowed, and run
+    for mod in (ARLIF(decay=0.0), ARLIF(decay=1), LIF(decay=1.0), CLIF(tau=1.0), ARLIF(v_threshold=1e-3)):
+        assert mod(torch.randn(3, 2, 4)).shape == (3, 2, 4)
+    for bad in ("0.5", True, None, [0.5]):
+        with pytest.raises(TypeError, match=r"ARLIF: decay must be a number \(in \[0, 1\]"):
+            ARLIF(decay=bad)
+    for make, name in ((lambda v: PLIF(init_w=v), "init_w"), (lambda v: ARLIF(init_a=v), "init_a"),
+                       (lambda v: ARLIF(init_c=v), "init_c")):  # fmt: skip
+        make(-30.0)  # any finite value is a valid start
+        with pytest.raises(ValueError, match=f"{name} must be a finite number, got nan"):
+            make(float("nan"))
+    for width in (0.0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="width must be a positive finite number"):
+            get_surrogate("triangle", width)
+
+
+def test_presets_pass_bad_options_to_the_same_checks():
+    from arlif.neurons.factory import NEURON_PRESETS, neuron_factory
+
+    for name in NEURON_PRESETS:
+        neuron_factory(name)()  # every preset itself is valid
+    with pytest.raises(ValueError, match=r"ARLIF: decay must be in \[0, 1\]"):
+        neuron_factory("arlif_dvs_ref", decay=1.2)()
+    with pytest.raises(ValueError, match="CLIF: tau must be a finite number >= 1"):
+        neuron_factory("clif", tau=-2)()
+    with pytest.raises(ValueError, match="LIF: v_threshold must be a finite number > 0"):
+        neuron_factory("lif_hard", v_threshold=0)()
+
+
 def test_unavailable_backend_is_a_clear_error_not_a_fallback(monkeypatch):
     from arlif.ops import backends
 

@@ -293,6 +293,25 @@ def test_none_disables_an_optional_key_and_neuron_option_typos_are_errors(tmp_pa
     assert not (tmp_path / "r" / "last.pt").exists()
 
 
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--neuron-kwargs", "{decay: 2}"], "'neuron_kwargs' (neuron 'arlif'): ARLIF: decay must be in [0, 1]"),
+        (["--neuron", "clif", "--neuron-kwargs", "{tau: 0}"], "CLIF: tau must be a finite number >= 1"),
+        (["--neuron", "lif_hard", "--neuron-kwargs", "{v_threshold: -1}"], "LIF: v_threshold must be a finite"),
+        (["--neuron", "plif", "--neuron-kwargs", "{init_w: .nan}"], "PLIF: init_w must be a finite number"),
+        (["--neuron", "izhikevich"], "config key 'neuron': unknown neuron 'izhikevich'"),
+    ],
+)
+def test_bad_neuron_options_stop_train_before_the_data_and_the_run_folder(tmp_path, capsys, argv, words):
+    # the dataset root does not exist either: the neuron is checked first, so its error is the one shown
+    out = tmp_path / "r"
+    assert cli(["train", *argv, "--dataset", "cifar10", "--data-root", str(tmp_path / "none"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("arlif train: error: config key ")
+    assert words in err and "Traceback" not in err and not out.exists()
+
+
 def test_nan_loss_stops_with_epoch_and_step(tmp_path, monkeypatch):
     real = loop_module.tet_loss
     calls = {"n": 0}

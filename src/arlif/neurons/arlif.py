@@ -7,7 +7,7 @@ from torch import nn
 
 from ..ops import reference
 from ..surrogate import Surrogate
-from .base import BaseNeuron
+from .base import BaseNeuron, check_decay, check_option
 
 
 class ARLIF(BaseNeuron):
@@ -52,14 +52,14 @@ class ARLIF(BaseNeuron):
         init_c: float = 1.0,
     ):
         super().__init__(v_threshold, surrogate, step_mode, backend, store_state, return_state)
-        self.decay = float(decay)
+        self.decay = check_decay(type(self).__name__, decay)
         self.threshold_adjust = bool(threshold_adjust)
         self.adaptive_reset = bool(adaptive_reset)
         self.carry_memory = bool(carry_memory)
-        self.a = nn.Parameter(torch.tensor(float(init_a)), requires_grad=self.threshold_adjust)
-        self.c = nn.Parameter(
-            torch.tensor(float(init_c)), requires_grad=self.adaptive_reset and self.carry_memory
-        )
+        init_a = check_option(type(self).__name__, "init_a", init_a, lambda v: True, "a finite number")
+        init_c = check_option(type(self).__name__, "init_c", init_c, lambda v: True, "a finite number")
+        self.a = nn.Parameter(torch.tensor(init_a), requires_grad=self.threshold_adjust)
+        self.c = nn.Parameter(torch.tensor(init_c), requires_grad=self.adaptive_reset and self.carry_memory)
 
     def _step_fn(self):
         return reference.arlif_step

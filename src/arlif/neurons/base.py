@@ -11,6 +11,7 @@ NaN membrane potentials and no spikes; the trainer checks the loss instead.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -29,6 +30,28 @@ def _compute_dtype(x: Tensor) -> torch.dtype:
     """The dtype the dynamics run in: float64 for float64 input, float32 otherwise. Half-precision states
     would drift from the fused path within a few steps (bf16 has 8 bits of mantissa)."""
     return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+def check_option(neuron: str, name: str, value, ok: Callable[[float], bool], allowed: str) -> float:
+    """``value`` as a float, if it is a finite real number for which ``ok`` holds; else an error that names
+    the neuron, the option and its ``allowed`` range (raised when the neuron is made, not at the first step,
+    where a bad value would only show as silent or always-firing neurons)."""
+    try:
+        if isinstance(value, (bool, str)):  # float("0.5") or float(True) would hide a mistake
+            raise TypeError
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{neuron}: {name} must be a number ({allowed}), got {value!r}") from None
+    if not (math.isfinite(number) and ok(number)):
+        raise ValueError(f"{neuron}: {name} must be {allowed}, got {value!r}")
+    return number
+
+
+def check_decay(neuron: str, decay) -> float:
+    """The leak λ of ``H = λV + x``, in [0, 1]. Both ends are allowed on purpose: λ = 0 is a memoryless
+    neuron (it fires on this step's input alone), λ = 1 a non-leaky integrate-and-fire neuron. Outside,
+    λ > 1 makes the potential grow without input and λ < 0 flips its sign every step."""
+    return check_option(neuron, "decay", decay, lambda v: 0 <= v <= 1, "in [0, 1] (the leak λ of H = λV + x)")
 
 
 def _layout_problem(neuron: str, x: Tensor) -> str:
@@ -94,7 +117,9 @@ class BaseNeuron(nn.Module):
         return_state: bool = False,
     ):
         super().__init__()
-        self.v_threshold = float(v_threshold)
+        self.v_threshold = check_option(
+            type(self).__name__, "v_threshold", v_threshold, lambda v: v > 0, "a finite number > 0"
+        )
         self.surrogate = get_surrogate(surrogate)
         self.step_mode = step_mode
         self.backend = backend

@@ -7,7 +7,7 @@ from torch import nn
 
 from ..ops import reference
 from ..surrogate import Surrogate
-from .base import BaseNeuron
+from .base import BaseNeuron, check_decay, check_option
 
 
 class LIF(BaseNeuron):
@@ -30,7 +30,7 @@ class LIF(BaseNeuron):
         if reset not in ("soft", "hard"):
             raise ValueError(f"LIF reset must be 'soft' or 'hard', got {reset!r}")
         super().__init__(v_threshold, surrogate, step_mode, backend, store_state, return_state)
-        self.decay = float(decay)
+        self.decay = check_decay(type(self).__name__, decay)
         self.reset_mode = reset
 
     def _step_fn(self):
@@ -65,7 +65,9 @@ class PLIF(BaseNeuron):
         return_state: bool = False,
     ):
         super().__init__(v_threshold, surrogate, step_mode, backend, store_state, return_state)
-        self.w = nn.Parameter(torch.tensor(float(init_w)))
+        # any finite w is a leak 1 - σ(w) strictly inside (0, 1)
+        init_w = check_option(type(self).__name__, "init_w", init_w, lambda v: True, "a finite number")
+        self.w = nn.Parameter(torch.tensor(init_w))
 
     def _step_fn(self):
         return reference.plif_step
@@ -94,10 +96,13 @@ class CLIF(BaseNeuron):
         store_state: bool = False,
         return_state: bool = False,
     ):
-        if not tau > 0:
-            raise ValueError(f"CLIF tau must be positive, got {tau}")
+        # the leak is 1 - 1/τ: τ < 1 would make it negative (a potential that flips sign every step); τ = 1 is
+        # the memoryless limit, allowed like decay = 0
+        tau = check_option(
+            type(self).__name__, "tau", tau, lambda v: v >= 1, "a finite number >= 1 (the leak 1 - 1/tau in [0, 1))"
+        )
         super().__init__(v_threshold, surrogate, step_mode, backend, store_state, return_state)
-        self.tau = float(tau)
+        self.tau = tau
 
     def _initial_states(self, like):
         v, m = super()._initial_states(like)

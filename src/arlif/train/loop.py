@@ -33,6 +33,7 @@ from .setup import (
     amp_dtype,
     build_mixer,
     build_model,
+    check_neuron,
     configure_determinism,
     data_shape,
     encode,
@@ -112,6 +113,7 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm, verbose:
     if cfg.batch_size % dist.world_size:
         raise ConfigError(f"batch_size {cfg.batch_size} must be divisible by the {dist.world_size} processes")
     seed_everything(cfg.seed)
+    check_neuron(cfg)
 
     train_set, test_set, info = build_datasets(cfg.dataset, cfg.data_root, cfg.T, **cfg.dataset_options)
     if len(train_set) == 0 or len(test_set) == 0:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import warnings
 
 import numpy as np
 import torch
@@ -143,6 +144,20 @@ def build_model(cfg: TrainConfig, shape: dict) -> nn.Module:
         input_size=tuple(shape["input_size"]),
         **cfg.model_kwargs,
     )
+
+
+def check_neuron(cfg: TrainConfig) -> None:
+    """Make one neuron layer of the config now: a bad ``neuron`` or ``neuron_kwargs`` (decay 2, tau 0, a typo)
+    then stops the run with the key named before any data are read or the run folder is made."""
+    from ..neurons.factory import NEURON_PRESETS, neuron_factory
+
+    where = f"'neuron_kwargs' (neuron {cfg.neuron!r})" if cfg.neuron.lower() in NEURON_PRESETS else "'neuron'"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an option the neuron drops is warned about when the model is built
+        try:
+            neuron_factory(cfg.neuron, **{"backend": cfg.backend, **cfg.neuron_kwargs})()
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"config key {where}: {exc}") from None
 
 
 def configure_determinism(deterministic: bool, device: torch.device) -> None:
