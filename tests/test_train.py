@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +84,53 @@ def test_unknown_and_badly_typed_keys_are_errors(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.yaml")
     assert load_config(None, {"lr": 1}).lr == 1.0
+
+
+@pytest.mark.parametrize(
+    "key, value, allowed",
+    [
+        ("workers", -1, ">= 0"),
+        ("eval_batch_size", 0, ">= 1 (or null: the batch_size)"),
+        ("max_steps_per_epoch", 0, ">= 1"),
+        ("T", 0, ">= 1"),
+        ("epochs", -3, ">= 1"),
+        ("batch_size", 0, ">= 1"),
+        ("momentum", -0.1, "in [0, 1)"),
+        ("momentum", 1.0, "in [0, 1)"),
+        ("weight_decay", -1e-4, ">= 0"),
+        ("weight_decay", "-1e-4", ">= 0"),  # as the command line passes it
+        ("lr", 0.0, "> 0"),
+        ("lr", float("nan"), "> 0"),
+        ("lr", float("inf"), "> 0"),
+        ("grad_clip", -1.0, "> 0 (or null: no clipping)"),
+        ("seed", -1, "in [0, 2**32)"),
+        ("seed", 2**32, "in [0, 2**32)"),
+        ("mse_lambda", float("nan"), "in [0, 1]"),
+        ("label_smoothing", 1.0, "in [0, 1)"),
+        ("mixup_alpha", -0.5, ">= 0"),
+        ("cutmix_alpha", float("inf"), ">= 0"),
+    ],
+)
+def test_out_of_range_config_values_name_the_key_and_the_range(key, value, allowed):
+    with pytest.raises(ConfigError, match=re.escape(f"config key {key!r} must be {allowed}")):
+        load_config(None, {key: value})
+
+
+def test_config_ranges_keep_their_valid_ends_and_exponent_floats():
+    cfg = load_config(None, {"workers": 0, "momentum": 0.0, "weight_decay": 0, "seed": 0, "mse_lambda": 1})
+    assert (cfg.workers, cfg.momentum, cfg.weight_decay, cfg.mse_lambda) == (0, 0.0, 0.0, 1.0)
+    assert load_config(None, {"eval_batch_size": None, "grad_clip": None}).grad_clip is None
+    # PyYAML reads 1e-4 (no dot) as text; a float key takes it as the number it is
+    assert load_config(None, {"lr": "1e-4", "weight_decay": "5E-05"}).lr == 1e-4
+    with pytest.raises(ConfigError, match="expects float, got '1e'"):
+        load_config(None, {"lr": "1e"})
+
+
+def test_cli_out_of_range_value_is_one_line_before_the_run_folder(tmp_path, capsys):
+    assert cli(["train", "--workers", "-1", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("arlif train: error: config key 'workers' must be >= 0") and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
 
 
 def test_cli_unknown_flag_lists_keys(capsys):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -89,6 +91,9 @@ RESUMABLE_OVERRIDES = {
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 
+_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def _allowed_types(hint) -> tuple[type, ...]:
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         return tuple(t for arg in typing.get_args(hint) for t in _allowed_types(arg))
@@ -105,6 +110,8 @@ def _coerce(key: str, value):
         raise ConfigError(f"config key {key!r} expects {_type_name(allowed)}, got {value!r}")
     if float in allowed and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if float in allowed and isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
+        value = float(value)  # PyYAML reads 1e-4 (no dot) as text; people write learning rates that way
     if not isinstance(value, allowed):
         raise ConfigError(f"config key {key!r} expects {_type_name(allowed)}, got {value!r}")
     if key in CHOICES and value not in CHOICES[key]:
@@ -186,21 +193,38 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
     return from_dict(values, str(path) if path else "config")
 
 
+# The range of every numeric key, as (test, the allowed range in words). A key whose value may be null (off /
+# default) is checked only when set. Floats must also be finite: NaN passes every comparison unnoticed.
+RANGES = {
+    "T": (lambda v: v >= 1, ">= 1"),
+    "epochs": (lambda v: v >= 1, ">= 1"),
+    "batch_size": (lambda v: v >= 1, ">= 1"),
+    "eval_batch_size": (lambda v: v >= 1, ">= 1 (or null: the batch_size)"),
+    "max_steps_per_epoch": (lambda v: v >= 1, ">= 1 (or null: no cap)"),
+    "workers": (lambda v: v >= 0, ">= 0 (0 loads the data in the main process)"),
+    # numpy's seeds are 32-bit; the per-epoch seeds derived from it stay far inside torch's 64 bits
+    "seed": (lambda v: 0 <= v < 2**32, "in [0, 2**32)"),
+    "lr": (lambda v: v > 0, "> 0"),
+    # momentum 1 or more never forgets a gradient, and the steps grow without bound
+    "momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "weight_decay": (lambda v: v >= 0, ">= 0"),
+    # a negative norm would flip the gradients' sign; null turns clipping off
+    "grad_clip": (lambda v: v > 0, "> 0 (or null: no clipping)"),
+    "mse_lambda": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "label_smoothing": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "mixup_alpha": (lambda v: v >= 0, ">= 0 (0 turns MixUp off)"),
+    "cutmix_alpha": (lambda v: v >= 0, ">= 0 (0 turns CutMix off)"),
+}
+
+
 def validate(cfg: TrainConfig) -> None:
-    positive = {"T": cfg.T, "epochs": cfg.epochs, "batch_size": cfg.batch_size}
-    for key, value in positive.items():
-        if value < 1:
-            raise ConfigError(f"config key {key!r} must be >= 1, got {value}")
-    if cfg.lr <= 0:
-        raise ConfigError(f"config key 'lr' must be > 0, got {cfg.lr}")
-    if not 0 <= cfg.mse_lambda <= 1:
-        raise ConfigError(f"config key 'mse_lambda' must be in [0, 1], got {cfg.mse_lambda}")
-    if not 0 <= cfg.label_smoothing < 1:
-        raise ConfigError(f"config key 'label_smoothing' must be in [0, 1), got {cfg.label_smoothing}")
-    if cfg.mixup_alpha < 0 or cfg.cutmix_alpha < 0:
-        raise ConfigError("mixup_alpha and cutmix_alpha must be >= 0")
-    if cfg.max_steps_per_epoch is not None and cfg.max_steps_per_epoch < 1:
-        raise ConfigError("max_steps_per_epoch must be >= 1 (or null)")
+    """Refuse values outside a key's range (:data:`RANGES`), naming the key and the range."""
+    for key, (ok, allowed) in RANGES.items():
+        value = getattr(cfg, key)
+        if value is None:
+            continue
+        if (isinstance(value, float) and not math.isfinite(value)) or not ok(value):
+            raise ConfigError(f"config key {key!r} must be {allowed}, got {value}")
     ref = cfg.reference_acc
     if ref is not None and (
         set(ref) - {"best", "final"}
