@@ -15,8 +15,9 @@ from formats import (
     write_aedat31,
 )
 
-from arlif.data import read_aedat2, read_aedat31
-from arlif.errors import DataError
+import arlif.data.aedat as aedat
+from arlif.data import check_aedat2, check_aedat31, read_aedat2, read_aedat31
+from arlif.errors import CorruptRecording, DataError
 
 
 def assert_events(got, want):
@@ -51,22 +52,75 @@ def test_aedat2_header_only_gives_no_events(tmp_path):
     assert len(t) == len(x) == len(y) == len(p) == 0
 
 
-@pytest.mark.parametrize(
-    "content, message",
-    [
+AEDAT2_MALFORMED = [
         (b"", "empty file"),
         (b"\x00\x00\x01\x02" * 4, "not an AEDAT 2.0 file"),
         (b"#!AER-DAT1.0\r\n" + b"\0" * 12, "not an AEDAT 2.0 file"),
         (b"#!AER-DAT2.0\r\n# no line end", "truncated AEDAT 2.0 header"),
         (AEDAT2_HEADER + b"\0" * 8 * 3 + b"\0" * 5, "not a multiple of the 8-byte event size"),
-    ],
-)
-def test_aedat2_malformed_files_name_file_and_problem(tmp_path, content, message):
+]
+
+
+@pytest.mark.parametrize("reader", [read_aedat2, check_aedat2])
+@pytest.mark.parametrize("content, message", AEDAT2_MALFORMED)
+def test_aedat2_malformed_files_name_file_and_problem(tmp_path, content, message, reader):
     path = tmp_path / "bad.aedat"
     path.write_bytes(content)
-    with pytest.raises(DataError, match=message) as err:
-        read_aedat2(path)
-    assert str(path) in str(err.value)
+    with pytest.raises(CorruptRecording, match=message) as err:
+        reader(path)
+    assert str(path) in str(err.value) and err.value.path == path and str(path) not in err.value.problem
+
+
+def test_header_checks_accept_good_files_and_long_headers(tmp_path):
+    rng = np.random.default_rng(4)
+    t, x, y, p = random_events(rng, 50)
+    # a header longer than the checks' first read, so that it is read on
+    long_header = AEDAT2_HEADER + b"# a comment line of the recording software\r\n" * 200
+    assert len(long_header) > 2 * aedat._HEAD_BYTES
+    (tmp_path / "a.aedat").write_bytes(aedat2_bytes(t, x, y, p, header=long_header))
+    check_aedat2(tmp_path / "a.aedat")
+    assert len(read_aedat2(tmp_path / "a.aedat")[0]) == 50
+    (tmp_path / "b.aedat").write_bytes(aedat2_bytes(t, x, y, p, header=long_header) + b"\0" * 3)
+    with pytest.raises(CorruptRecording, match="not a multiple of the 8-byte event size"):
+        check_aedat2(tmp_path / "b.aedat")
+    (tmp_path / "h.aedat").write_bytes(AEDAT2_HEADER)  # no events: what the reader accepts, the check does
+    check_aedat2(tmp_path / "h.aedat")
+    long31 = AEDAT31_HEADER.replace(b"#!END", b"#Comment: long\r\n" * 600 + b"#!END")
+    (tmp_path / "g.aedat").write_bytes(long31 + polarity_packet([1], [2], [3], [1]))
+    check_aedat31(tmp_path / "g.aedat")
+    write_aedat31(tmp_path / "e.aedat", [])  # a header without packets
+    check_aedat31(tmp_path / "e.aedat")
+    for check in (check_aedat2, check_aedat31):
+        with pytest.raises(DataError, match="not found") as err:
+            check(tmp_path / "nope.aedat")
+        assert not isinstance(err.value, CorruptRecording)  # missing is not corrupt
+
+
+def test_header_checks_read_only_the_start_of_a_recording(tmp_path, monkeypatch):
+    rng = np.random.default_rng(5)
+    write_aedat2(tmp_path / "a.aedat", *random_events(rng, 200_000))  # 1.6 MB of events
+    packets = [polarity_packet(*random_events(rng, 1000)) for _ in range(100)]  # 0.8 MB
+    write_aedat31(tmp_path / "g.aedat", packets)
+    read = []
+    real_open = open
+
+    def counting_open(*args, **kwargs):
+        f = real_open(*args, **kwargs)
+        real_read = f.read
+
+        def counted(n=-1):
+            data = real_read(n)
+            read.append(len(data))
+            return data
+
+        f.read = counted
+        return f
+
+    monkeypatch.setattr(aedat, "open", counting_open, raising=False)
+    for check, name in ((check_aedat2, "a.aedat"), (check_aedat31, "g.aedat")):
+        read.clear()
+        check(tmp_path / name)
+        assert sum(read) <= aedat._HEAD_BYTES < (tmp_path / name).stat().st_size // 150
 
 
 def test_aedat_missing_file(tmp_path):
@@ -115,6 +169,22 @@ def test_aedat31_header_only_and_no_polarity(tmp_path):
 def test_aedat31_malformed_files_name_file_and_problem(tmp_path, content, message):
     path = tmp_path / "bad.aedat"
     path.write_bytes(content)
-    with pytest.raises(DataError, match=message) as err:
+    with pytest.raises(CorruptRecording, match=message) as err:
         read_aedat31(path)
     assert str(path) in str(err.value)
+    # the header check reads the header and the first packet's header: all cases but trailing bytes after a
+    # good first packet are found by it
+    if message == "too few for a 28-byte":
+        check_aedat31(path)
+    else:
+        with pytest.raises(CorruptRecording, match=message):
+            check_aedat31(path)
+
+
+def test_aedat31_check_leaves_later_packets_to_the_reader(tmp_path):
+    path = tmp_path / "g.aedat"
+    write_aedat31(path, [polarity_packet([1], [2], [3], [1]), polarity_packet([5, 6], [1, 2], [3, 4], [1, 0])])
+    path.write_bytes(path.read_bytes()[:-3])  # the second packet cut short
+    check_aedat31(path)  # reading on would read the whole file
+    with pytest.raises(CorruptRecording, match="declares 16 bytes of events but only 13 remain"):
+        read_aedat31(path)

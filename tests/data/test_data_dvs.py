@@ -10,7 +10,7 @@ from formats import CIFAR10DVS_CLASSES, polarity_packet, write_aedat2, write_cif
 
 import arlif.data.dvs as dvs
 from arlif.data import CIFAR10DVS, DVSGesture, events_to_frames
-from arlif.errors import DataError
+from arlif.errors import CorruptDatasetError, CorruptRecording, DataError
 
 
 def indices(ds):
@@ -155,10 +155,25 @@ def test_gesture_errors(tmp_path):
 def test_gesture_corrupt_recording_named_at_load(tmp_path):
     write_gesture(tmp_path)
     path = tmp_path / "user01_fluorescent.aedat"
-    path.write_bytes(path.read_bytes()[:-5])
+    path.write_bytes(path.read_bytes()[:-5])  # the last packet cut short: the header check cannot see it
     ds = DVSGesture(tmp_path, train=True, T=2, cache_dir=tmp_path / "c")
-    with pytest.raises(DataError, match="user01_fluorescent.aedat: truncated AEDAT 3.1"):
+    with pytest.raises(CorruptRecording, match="user01_fluorescent.aedat: truncated AEDAT 3.1") as err:
         ds[0]
+    assert "now marked as corrupt" in str(err.value) and "'arlif data prepare'" in str(err.value)
+    # ... so the next build knows it: it is reported, or with skip_corrupt left out
+    with pytest.raises(CorruptDatasetError, match="(?s)1 of 2 recordings are corrupt.*user01_fluorescent.aedat"):
+        DVSGesture(tmp_path, train=True, T=2, cache_dir=tmp_path / "c")
+    ds = DVSGesture(tmp_path, train=True, T=2, cache_dir=tmp_path / "c", skip_corrupt=True)
+    assert {s.source.name for s in ds.samples} == {"user02_led.aedat"} and len(ds) == 2
+    assert [(src.name, n) for src, _, n in ds.skipped] == [("user01_fluorescent.aedat", 3)]
+    assert ds[0][0].shape == (2, 2, 128, 128)
+    # a recording replaced since (here: repaired) is checked afresh
+    write_gesture(tmp_path)
+    assert len(DVSGesture(tmp_path, train=True, T=2, cache_dir=tmp_path / "c")) == 5
+    # without a cache nothing is remembered: the message says what skip_corrupt can do then
+    path.write_bytes(path.read_bytes()[:-5])
+    with pytest.raises(CorruptRecording, match="leaves out only recordings known to be corrupt"):
+        DVSGesture(tmp_path, train=True, T=2, cache=False)[0]
 
 
 # --- CIFAR10-DVS errors ---------------------------------------------------------------------------
@@ -187,13 +202,40 @@ def test_cifar10dvs_errors(tmp_path):
         CIFAR10DVS(tmp_path, T=2, split="first90")
 
 
-def test_cifar10dvs_corrupt_recording_named_at_load(tmp_path):
+def test_cifar10dvs_corrupt_recording_named_when_the_split_is_built(tmp_path):
     write_cifar10dvs(tmp_path, indices=(0, 100), n_events=4)
     bad = tmp_path / "airplane" / "cifar10_airplane_100.aedat"
     bad.write_bytes(bad.read_bytes()[:-3])
-    ds = CIFAR10DVS(tmp_path, T=2, cache_dir=tmp_path / "c")
-    with pytest.raises(DataError, match="cifar10_airplane_100.aedat: truncated or corrupt AEDAT 2.0"):
-        ds[0]
+    with pytest.raises(CorruptDatasetError, match="(?s)1 of 10 recordings are corrupt.*cifar10_airplane_100.aedat: "
+                       "truncated or corrupt AEDAT 2.0.*skip_corrupt=true") as err:  # fmt: skip
+        CIFAR10DVS(tmp_path, T=2, cache_dir=tmp_path / "c")
+    assert err.value.bad == [(bad, err.value.bad[0][1])] and err.value.checked == 10
+    ds = CIFAR10DVS(tmp_path, T=2, cache_dir=tmp_path / "c", skip_corrupt=True)
+    assert len(ds) == 9 and bad not in ds.sources and ds.skipped[0][0] == bad and ds.skipped[0][2] == 1
+    assert ds[0][0].shape == (2, 2, 128, 128)
+    # the test split is fine
+    assert len(CIFAR10DVS(tmp_path, train=False, T=2, cache_dir=tmp_path / "c")) == 10
+    with pytest.raises(DataError, match="option skip_corrupt must be true or false, got 'yes please'"):
+        CIFAR10DVS(tmp_path, T=2, skip_corrupt="yes please")
+    with pytest.raises(DataError, match="option cache must be true or false, got 0"):
+        CIFAR10DVS(tmp_path, T=2, cache=0)
+
+
+def test_corrupt_recordings_of_both_splits_in_one_error_limited_to_20(tmp_path):
+    from arlif.data import build_datasets
+
+    write_cifar10dvs(tmp_path, indices=(0, 1, 100, 101), n_events=4)
+    bad = sorted(tmp_path.glob("*/*.aedat"))[:25]  # both splits: numbers 0/1 test, 100/101 train
+    for path in bad:
+        path.write_bytes(b"#!AER-DAT2.0\r\n" + b"\0" * 5)
+    with pytest.raises(CorruptDatasetError) as err:
+        build_datasets("cifar10dvs", tmp_path, 2)
+    msg = str(err.value)
+    assert "cifar10dvs: 25 of 40 recordings are corrupt" in msg and "  ... and 5 more" in msg
+    assert sum(str(path) in msg for path in bad) == 20  # the first 20 named, one per line
+    assert {p for p, _ in err.value.bad} == set(bad)
+    train, test, _ = build_datasets("cifar10dvs", tmp_path, 2, skip_corrupt=True)
+    assert len(train) + len(test) == 15 and len(train.skipped) + len(test.skipped) == 25
 
 
 # --- frame cache ----------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from formats import write_cifar, write_tinyimagenet
+from formats import write_cifar, write_cifar10dvs, write_tinyimagenet
 
 from arlif.cli import main as cli
 
@@ -42,3 +42,30 @@ def test_train_and_eval_on_fixture_files(tmp_path, request, dataset, model, extr
     assert cli(["eval", str(out / "last.pt"), "--json", str(tmp_path / "eval.json")]) == 0
     ev = json.loads((tmp_path / "eval.json").read_text())
     assert ev["acc"] == pytest.approx(summary["final_acc"])
+
+
+def test_train_on_corrupt_recordings_stops_before_the_run_folder_or_skips_them(tmp_path, capsys):
+    root = tmp_path / "data"
+    write_cifar10dvs(root, indices=(0, 2, 100, 101), n_events=6)
+    bad = [root / "cat" / "cifar10_cat_100.aedat", root / "dog" / "cifar10_dog_2.aedat"]
+    bad[0].write_bytes(bad[0].read_bytes()[:-3])
+    bad[1].write_bytes(b"garbage")
+    out = tmp_path / "run"
+    args = ["train", "--dataset", "cifar10dvs", "--data-root", str(root), "--model", "vggsnn", "--model-kwargs",
+            TINY["vggsnn"], "--T", "2", "--epochs", "1", "--batch-size", "4", "--out", str(out),
+            "--tensorboard", "false"]  # fmt: skip
+    assert cli([*args, "--dataset-options", "{size: 32}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("arlif train: error: cifar10dvs: 2 of 40 recordings are corrupt")
+    assert f"{bad[0]}: truncated or corrupt AEDAT 2.0 file" in err and f"{bad[1]}: not an AEDAT 2.0 file" in err
+    # the flag that skips them keeps the other dataset options
+    assert "--dataset-options '{size: 32, skip_corrupt: true}'" in err and "Traceback" not in err
+    assert not out.exists()
+    assert cli([*args, "--dataset-options", "{size: 32, skip_corrupt: true}"]) == 0
+    assert "left out 2 corrupt recording(s) (2 samples)" in capsys.readouterr().out
+    lines = (out / "skipped_recordings.txt").read_text().splitlines()
+    assert lines[0].startswith("#") and len(lines) == 3
+    rows = {tuple(line.split("\t")[:3]) for line in lines[1:]}
+    assert rows == {("train", str(bad[0]), "1"), ("test", str(bad[1]), "1")}
+    assert json.loads((out / "summary.json").read_text())["skipped_recordings"] == 2
+    assert "skip_corrupt: true" in (out / "config.yaml").read_text()

@@ -102,14 +102,30 @@ def _options(pairs: list[str]) -> dict:
     return out
 
 
-def _build(args):
-    """Both splits, with --cache-dir passed on to DVS datasets."""
+def _build(args, check_all: bool = False):
+    """Both splits, with --cache-dir passed on to DVS datasets. ``check_all``: corrupt DVS recordings are
+    left out of the splits and listed in their ``skipped`` (the caller reports them) instead of stopping."""
     from ..data import build_datasets, get_dataset_info
 
     options = _options(args.option)
-    if args.cache_dir and get_dataset_info(args.name).temporal:
+    temporal = get_dataset_info(args.name).temporal
+    if args.cache_dir and temporal:
         options["cache_dir"] = args.cache_dir
+    if check_all and temporal:
+        options["skip_corrupt"] = True
     return build_datasets(args.name, args.root, args.T, **options)
+
+
+def _report_corrupt(failed: list) -> None:
+    """List ``(recording, problem)`` on stderr, with how training can leave them out."""
+    print(f"{len(failed)} recording(s) could not be read:", file=sys.stderr)
+    for src, problem in failed:
+        print(f"  {src}: {problem}", file=sys.stderr)
+    print(
+        "Replace them, or leave them out of training with the dataset option skip_corrupt=true "
+        "(a training config's dataset_options; arlif data ... -o skip_corrupt=true).",
+        file=sys.stderr,
+    )
 
 
 def run_list(args) -> int:
@@ -133,9 +149,23 @@ def _counts(ds, n: int) -> list[int]:
 
 
 def run_info(args) -> int:
-    train, test, info = _build(args)
+    # DVS splits check every recording's header as they are built; build them leaving the corrupt ones out,
+    # so that all of them are reported below (and the counts are those training would see with skip_corrupt)
+    train, test, info = _build(args, check_all=True)
+    skipped = [(src, problem) for ds in (train, test) for src, problem, _ in getattr(ds, "skipped", ())]
+    left_out = sum(n for ds in (train, test) for *_, n in getattr(ds, "skipped", ()))
     print(f"dataset  {info.name}" + (f"  (root {args.root})" if args.root else ""))
-    print("layout   OK")
+    if info.temporal:
+        recordings = len(train.sources) + len(test.sources) + len(skipped)
+        if skipped:
+            print(
+                f"layout   folders OK; {len(skipped)} of {recordings} recordings corrupt (listed below), "
+                f"their {left_out} samples left out of the counts"
+            )
+        else:
+            print(f"layout   OK (folders, index files and the headers of all {recordings} recordings)")
+    else:
+        print("layout   OK")
     shape = f"{info.in_channels}×{info.input_size[0]}×{info.input_size[1]}"
     if info.temporal:
         print(f"samples  [T={train.T}, {shape}] float32 frames, {info.num_classes} classes")
@@ -157,6 +187,9 @@ def run_info(args) -> int:
     if info.temporal and train.cache is not None:
         cached = sum(ds.is_cached(s) for ds in (train, test) for s in ds.samples)
         print(f"cache    {cached} of {len(train) + len(test)} samples built in {train.cache.folder}")
+    if skipped:
+        _report_corrupt(skipped)
+        return 1
     return 0
 
 
@@ -165,7 +198,7 @@ def run_prepare(args) -> int:
 
     from ..data import get_dataset_info
     from ..data.cache import CacheWriteError
-    from ..errors import DataError
+    from ..errors import CorruptRecording, DataError
 
     info = get_dataset_info(args.name)
     if info.temporal and args.T is None:
@@ -180,24 +213,25 @@ def run_prepare(args) -> int:
         return 0
     if _options(args.option).get("cache") is False:
         raise DataError("prepare builds the frame cache; it cannot run with -o cache=false")
-    train, test, info = _build(args)
+    train, test, info = _build(args, check_all=True)  # go on past corrupt recordings, list them at the end
     jobs = [(ds, src) for ds in (train, test) for src in ds.sources]
-    built, failed = 0, []
-    print(f"{info.name}: {len(train) + len(test)} samples from {len(jobs)} recordings, T={train.T}")
+    failed = [(src, problem, n) for ds in (train, test) for src, problem, n in ds.skipped]
+    built = 0
+    total = len(train) + len(test) + sum(n for *_, n in failed)
+    print(f"{info.name}: {total} samples from {len(jobs) + len(failed)} recordings, T={train.T}")
     print(f"cache folder: {train.cache.folder}")
     for ds, src in tqdm(jobs, desc=f"prepare {info.name}", unit="file", file=sys.stderr):
         try:
             built += ds.prepare(src)
         except CacheWriteError:
             raise  # the folder is the problem, not this file: stop
-        except DataError as exc:
-            failed.append((src, str(exc)))
-    total = len(train) + len(test)
-    bad = sum(1 for ds in (train, test) for s in ds.samples if s.source in {f for f, _ in failed})
+        except CorruptRecording as exc:
+            failed.append((src, exc.problem, len(ds._by_source[src])))
+        except DataError as exc:  # e.g. a file that cannot be read
+            failed.append((src, str(exc), len(ds._by_source[src])))
+    bad = sum(n for *_, n in failed)
     print(f"done: {built} samples built, {total - built - bad} already cached, {bad} failed")
     if failed:
-        print(f"{len(failed)} recording(s) could not be read:", file=sys.stderr)
-        for src, msg in failed:
-            print(f"  {src}: {msg}", file=sys.stderr)
+        _report_corrupt([(src, problem) for src, problem, _ in failed])
         return 1
     return 0

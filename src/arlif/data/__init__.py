@@ -4,7 +4,7 @@ This package knows nothing about neurons or models.
 """
 
 from . import cifar, dvs, tiny_imagenet
-from .aedat import read_aedat2, read_aedat31
+from .aedat import check_aedat2, check_aedat31, read_aedat2, read_aedat31
 from .cache import FrameCache
 from .cifar import CIFAR
 from .digits import Digits
@@ -13,7 +13,7 @@ from .framing import event_counts, events_to_frames
 from .registry import DatasetInfo, build_datasets, build_split, dataset_names, get_dataset_info, register_dataset
 from .tiny_imagenet import TinyImageNet
 
-_DVS_OPTIONS = ("size", "cache_dir", "cache", "augment")
+_DVS_OPTIONS = ("size", "cache_dir", "cache", "augment", "skip_corrupt")
 
 
 def _digits(root, train, T=None, augment=True):
@@ -137,6 +137,8 @@ __all__ = [
     "TinyImageNet",
     "build_datasets",
     "build_split",
+    "check_aedat2",
+    "check_aedat31",
     "dataset_names",
     "event_counts",
     "events_to_frames",

@@ -14,10 +14,14 @@ a complete file or none. A run killed mid-write leaves only an ignored ``*.tmp``
 load, or holds frames of the wrong shape, is treated as a miss: it is deleted and rebuilt with a warning.
 Files get the permissions the umask allows (not ``mkstemp``'s 0600), so a shared cache folder stays readable
 by other users.
+
+Beside the frames, :class:`CorruptMarks` remembers recordings whose events failed to parse, so that the next
+build of a dataset reports (or with ``skip_corrupt`` leaves out) them without reading them again.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import warnings
@@ -130,3 +134,54 @@ def _matches(z, fingerprint: str) -> bool:
     # an entry from before fingerprints (no "source") is taken as current: rebuilding every old cache, or
     # failing on a read-only one, would cost more than the rare stale entry it could catch
     return "source" not in z.files or str(z["source"]) == fingerprint
+
+
+class CorruptMarks:
+    """One small JSON file per recording found corrupt when its events were parsed: ``folder/<key>.json`` with
+    the recording's size and modification time, and the problem. A marker applies only while the recording
+    is unchanged; unlike the frame cache it uses the modification time too, since a wrong "changed" costs
+    only a new check of the file."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"{key}.json"
+
+    @staticmethod
+    def _stamp(source) -> str:
+        st = os.stat(source)
+        return f"{st.st_size}:{st.st_mtime_ns}"
+
+    def get(self, key: str, source) -> str | None:
+        """The problem recorded for ``source``, or ``None`` (no marker, or the recording changed since)."""
+        path = self.path(key)
+        if not path.exists():  # the common case: one stat
+            return None
+        try:
+            mark = json.loads(path.read_text())
+            if mark.get("source") == self._stamp(source):
+                return str(mark["problem"])
+        except (OSError, ValueError, KeyError, AttributeError):
+            pass  # unreadable or foreign: as if absent (the recording's header is checked anyway)
+        return None
+
+    def put(self, key: str, source, problem: str) -> bool:
+        """Record ``problem`` for ``source``; ``False`` if the marker cannot be written (it is only a help)."""
+        path = self.path(key)
+        try:
+            data = json.dumps({"source": self._stamp(source), "problem": problem})
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+            try:
+                with os.fdopen(fd, "w") as f:
+                    f.write(data)
+                chmod_like_new_file(tmp)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            warnings.warn(f"cannot record the corrupt recording {source} in {path} ({exc})", stacklevel=2)
+            return False
+        return True

@@ -4,11 +4,20 @@ A sample is a float32 tensor ``[T, 2, H, W]`` of per-pixel event counts, integra
 (:mod:`arlif.data.framing`) from the 128×128 sensor, then optionally resized to ``size × size``
 (bilinear with antialiasing) and augmented. The integer frames at sensor resolution are cached on disk per
 sample (:mod:`arlif.data.cache`), so events are parsed once; resizing and augmentation happen on the fly.
+
+Corrupt recordings. A split checks every recording when it is built: its header (a few kilobytes read, see
+:func:`~arlif.data.check_aedat2`), and whether its events failed to parse before (a marker beside the frame
+cache, written when framing failed). Corrupt ones stop the build with a :class:`~arlif.errors.CorruptDatasetError`
+listing them, or with ``skip_corrupt=True`` are left out and listed in ``skipped``. For AEDAT 2.0
+(CIFAR10-DVS) the header check is complete; an AEDAT 3.1 file (DVS128 Gesture) cut short after its first
+packet is found only when its events are read, which raises :class:`~arlif.errors.CorruptRecording` and
+marks it, so that the next build (and ``arlif data prepare``, which reads everything) knows.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,14 +26,16 @@ import torch
 from torch.utils.data import Dataset
 from torchvision.transforms.v2 import functional as TF
 
-from ..errors import DataError
-from .aedat import read_aedat2, read_aedat31
-from .cache import FrameCache, cache_folder, source_fingerprint
+from ..errors import CorruptDatasetError, CorruptRecording, DataError
+from .aedat import check_aedat2, check_aedat31, read_aedat2, read_aedat31
+from .cache import CorruptMarks, FrameCache, cache_folder, source_fingerprint
 from .framing import event_counts
 from .transforms import cifar10dvs_train_transform, gesture_train_transform
 
 SENSOR = (128, 128)
 CACHE_SUBDIR = "arlif-cache"
+# a split with at least this many recordings shows a progress bar while their headers are checked
+PROGRESS_FROM = 1000
 
 
 @dataclass(frozen=True)
@@ -47,31 +58,94 @@ def _positive_int(dataset: str, option: str, value) -> int:
     return int(value)
 
 
+def _bool_option(dataset: str, option: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise DataError(f"{dataset}: option {option} must be true or false, got {value!r}")
+    return bool(value)
+
+
 class EventFrames(Dataset):
     """Shared machinery: read a recording once, frame all its samples, cache them, serve tensors.
 
-    Subclasses set their samples with :meth:`_set_samples` and implement :meth:`read_events`.
+    Subclasses set their samples with :meth:`_set_samples`, then call :meth:`_check_recordings`, and
+    implement :meth:`read_events`, :meth:`check_recording` and :meth:`recording_key`.
     """
 
     name = "events"
     cache_tag = ""
 
-    def __init__(self, root, train: bool, T: int, size, cache_dir, cache: bool, augment: bool):
+    def __init__(
+        self, root, train: bool, T: int, size, cache_dir, cache: bool, augment: bool, skip_corrupt: bool = False
+    ):
         self.T, self.train = _positive_int(self.name, "T", T), train
         if size is not None:
             size = _positive_int(self.name, "size", size)
         self.size = None if size is None or size == SENSOR[0] else size
+        cache = _bool_option(self.name, "cache", cache)
+        self.skip_corrupt = _bool_option(self.name, "skip_corrupt", skip_corrupt)
+        self.skipped: list[tuple[Path, str, int]] = []  # (recording, problem, samples) left out
         self._set_samples([])
         # (a missing root is reported by the subclass's layout check, with the expected layout)
         base = Path(cache_dir) if cache_dir is not None else Path(root or ".") / CACHE_SUBDIR
         folder = cache_folder(base, self.name, self.T, *SENSOR, tag=self.cache_tag)
         self.cache = FrameCache(folder, (self.T, 2, *SENSOR)) if cache else None
-        self.augment = augment and train
+        # whether a recording is corrupt does not depend on T or the convention: one folder per dataset
+        self.marks = CorruptMarks(base / self.name / "corrupt") if cache else None
+        self.augment = _bool_option(self.name, "augment", augment) and train
         self.transform = None
 
     # -- subclass interface -------------------------------------------------------------------------
     def read_events(self, source: Path):
         raise NotImplementedError
+
+    def check_recording(self, source: Path) -> None:
+        """Raise :class:`CorruptRecording` if the header of ``source`` does not parse (cheap: no events)."""
+        raise NotImplementedError
+
+    def recording_key(self, source: Path) -> str:
+        """A name of ``source`` unique within the dataset, for its corrupt marker."""
+        raise NotImplementedError
+
+    # -- corrupt recordings -------------------------------------------------------------------------
+    def corrupt_problem(self, source: Path) -> str | None:
+        """What is wrong with ``source``, or ``None``: a marker of an earlier failed parse, else its header."""
+        if self.marks is not None:
+            problem = self.marks.get(self.recording_key(source), source)
+            if problem is not None:
+                return problem
+        try:
+            self.check_recording(source)
+        except CorruptRecording as exc:
+            return exc.problem
+        return None
+
+    def _check_recordings(self) -> None:
+        """Check every recording of the split; raise :class:`CorruptDatasetError` listing the corrupt ones, or
+        with ``skip_corrupt`` leave their samples out and list them in :attr:`skipped`."""
+        from tqdm import tqdm
+
+        sources = self.sources
+        split = "train" if self.train else "test"
+        bad = []
+        bar = tqdm(
+            sources,
+            desc=f"{self.name} {split}: checking recordings",
+            unit="file",
+            leave=False,
+            file=sys.stderr,
+            disable=True if len(sources) < PROGRESS_FROM else None,  # None: only on a terminal
+        )
+        for source in bar:
+            problem = self.corrupt_problem(source)
+            if problem is not None:
+                bad.append((source, problem))
+        if not bad:
+            return
+        if not self.skip_corrupt:
+            raise CorruptDatasetError(self.name, bad, len(sources))
+        self.skipped = [(src, problem, len(self._by_source[src])) for src, problem in bad]
+        dropped = {src for src, _ in bad}
+        self._set_samples([s for s in self.samples if s.source not in dropped])
 
     # -- dataset ------------------------------------------------------------------------------------
     @property
@@ -137,7 +211,10 @@ class EventFrames(Dataset):
 
     def _frame_source(self, source: Path, only: EventSample | None) -> dict[str, np.ndarray]:
         """Parse ``source`` once and frame its samples (or just ``only``), caching them when enabled."""
-        t, x, y, p = self.read_events(source)
+        try:
+            t, x, y, p = self.read_events(source)
+        except CorruptRecording as exc:
+            raise self._corrupt_now(source, exc.problem) from None
         wanted = [only] if only is not None else self._by_source[source]
         out = {}
         for s in wanted:
@@ -148,11 +225,32 @@ class EventFrames(Dataset):
             try:
                 counts = event_counts(x[sel], y[sel], p[sel], self.T, *SENSOR)
             except ValueError as exc:
-                raise DataError(f"{source}: corrupt events ({exc})") from None
+                raise self._corrupt_now(source, f"corrupt events ({exc})") from None
             if self.cache is not None:
                 self.cache.store(s.key, counts, self.fingerprint(s))
             out[s.key] = counts
         return out
+
+
+    def _corrupt_now(self, source: Path, problem: str) -> CorruptRecording:
+        """A recording that passed the header check and failed to parse: mark it, so that the next build of the
+        dataset (with ``skip_corrupt``) knows, and say so."""
+        where = ""
+        if self.marks is not None and self.marks.put(self.recording_key(source), source, problem):
+            where = f" (marker {self.marks.path(self.recording_key(source))})"
+        if where:
+            after = (
+                f"It is now marked as corrupt{where}: datasets built from now on report it, and the dataset "
+                f"option skip_corrupt=true leaves it out."
+            )
+        else:
+            after = "The dataset option skip_corrupt=true leaves out only recordings known to be corrupt."
+        return CorruptRecording(
+            f"{source}: {problem}\n{self.name}: this recording's header is fine but its events do not parse. "
+            f"{after} 'arlif data prepare' reads every recording ahead of training and lists all such files.",
+            source,
+            problem,
+        )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -217,7 +315,8 @@ class CIFAR10DVS(EventFrames):
     ``None`` keeps 128; the reference recipe uses 48), ``cache_dir`` (default ``<root>/arlif-cache``),
     ``cache`` (False parses events every time), ``augment`` (training split only: RandomCrop(size,
     padding 4), HFlip and one random op, identical for all T frames), ``convention`` of
-    :func:`~arlif.data.read_aedat2`.
+    :func:`~arlif.data.read_aedat2`, ``skip_corrupt`` (leave out corrupt recordings, listed in ``skipped``,
+    instead of refusing to build; see the module docstring).
     """
 
     name = "cifar10dvs"
@@ -233,21 +332,29 @@ class CIFAR10DVS(EventFrames):
         cache: bool = True,
         augment: bool = True,
         convention: str = "spikingjelly",
+        skip_corrupt: bool = False,
     ):
         if convention not in ("spikingjelly", "raw"):
             raise DataError(f"cifar10dvs: unknown convention {convention!r}; choose 'spikingjelly' or 'raw'")
         self.convention = convention
         self.cache_tag = "" if convention == "spikingjelly" else convention
-        super().__init__(root, train, T, size, cache_dir, cache, augment)
+        super().__init__(root, train, T, size, cache_dir, cache, augment, skip_corrupt)
         self.split = split
         self.classes = list(CIFAR10DVS_CLASSES)
         files = cifar10dvs_files(root, split, train)
-        self._set_samples([EventSample(p, f"{p.parent.name}/{p.stem}", label) for p, label in files])
+        self._set_samples([EventSample(p, self.recording_key(p), label) for p, label in files])
+        self._check_recordings()
         if self.augment:
             self.transform = cifar10dvs_train_transform(self.input_size[0])
 
     def read_events(self, source: Path):
         return read_aedat2(source, convention=self.convention)
+
+    def check_recording(self, source: Path) -> None:
+        check_aedat2(source)
+
+    def recording_key(self, source: Path) -> str:
+        return f"{source.parent.name}/{source.stem}"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -338,12 +445,20 @@ class DVSGesture(EventFrames):
         cache_dir=None,
         cache: bool = True,
         augment: bool = True,
+        skip_corrupt: bool = False,
     ):
-        super().__init__(root, train, T, size, cache_dir, cache, augment)
+        super().__init__(root, train, T, size, cache_dir, cache, augment, skip_corrupt)
         self.classes = list(GESTURE_CLASSES)
         self._set_samples(gesture_samples(root, train))
+        self._check_recordings()
         if self.augment:
             self.transform = gesture_train_transform()
 
     def read_events(self, source: Path):
         return read_aedat31(source)
+
+    def check_recording(self, source: Path) -> None:
+        check_aedat31(source)
+
+    def recording_key(self, source: Path) -> str:
+        return source.stem

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from torch.utils.data import Dataset
 
-from ..errors import DataError
+from ..errors import CorruptDatasetError, DataError
 
 
 @dataclass(frozen=True)
@@ -95,13 +95,21 @@ def build_datasets(
 ) -> tuple[Dataset, Dataset, DatasetInfo]:
     """Return ``(train_set, test_set, info)`` for a registered dataset.
 
-    Unknown ``options`` raise :class:`DataError` listing the accepted ones. A temporal dataset built
+    Unknown ``options`` raise :class:`DataError` listing the accepted ones; corrupt recordings in either
+    split raise one :class:`CorruptDatasetError` that lists them all. A temporal dataset built
     without ``T`` uses ``info.default_T``. When an option changes the sample size (e.g. ``size=`` of the
     DVS sets), the returned ``info.input_size`` is the size of the samples actually produced.
     """
     info, T = _checked(name, root, T, options)
-    train = info.build(root, train=True, T=T, **options)
-    test = info.build(root, train=False, T=T, **options)
+    splits, corrupt = [], []
+    for train in (True, False):  # both splits, so that one error lists the corrupt recordings of both
+        try:
+            splits.append(info.build(root, train=train, T=T, **options))
+        except CorruptDatasetError as exc:
+            corrupt.append(exc)
+    if corrupt:
+        raise CorruptDatasetError.merge(corrupt)
+    train, test = splits
     size = getattr(train, "input_size", None)
     if size is not None and tuple(size) != tuple(info.input_size):
         info = replace(info, input_size=tuple(size))

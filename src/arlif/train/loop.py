@@ -21,7 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from ..data import build_datasets
-from ..errors import ArlifError, ConfigError
+from ..errors import ArlifError, ConfigError, CorruptDatasetError
 from ..neurons import check_backends, reset_net
 from . import distributed as D
 from .checkpoint import atomic_save, load_checkpoint
@@ -115,7 +115,13 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm, verbose:
     seed_everything(cfg.seed)
     check_neuron(cfg)
 
-    train_set, test_set, info = build_datasets(cfg.dataset, cfg.data_root, cfg.T, **cfg.dataset_options)
+    try:
+        train_set, test_set, info = build_datasets(cfg.dataset, cfg.data_root, cfg.T, **cfg.dataset_options)
+    except CorruptDatasetError as exc:  # before the run folder is made: name the exact flag that skips them
+        raise exc.with_hint(_skip_corrupt_hint(cfg)) from None
+    # (split, recording, problem, samples) of the recordings a DVS set left out with skip_corrupt
+    splits = (("train", train_set), ("test", test_set))
+    skipped = [(split, *entry) for split, ds in splits for entry in getattr(ds, "skipped", ())]
     if len(train_set) == 0 or len(test_set) == 0:
         raise ArlifError(f"dataset {cfg.dataset!r} has an empty split ({len(train_set)} train, {len(test_set)} test)")
     local_bs = cfg.batch_size // dist.world_size
@@ -168,6 +174,12 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm, verbose:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
         _trim_metrics(metrics_path, start_epoch)
+        _write_skipped(out / SKIPPED_FILE, skipped)
+        if skipped:
+            say(
+                f"note: left out {len(skipped)} corrupt recording(s) ({sum(e[3] for e in skipped)} samples), as "
+                f"skip_corrupt=true asks; listed in {out / SKIPPED_FILE}"
+            )
         if cfg.tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -281,6 +293,7 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm, verbose:
         "T": cfg.T,
         "seed": cfg.seed,
         "params": sum(p.numel() for p in unwrap(model).parameters()),
+        "skipped_recordings": len(skipped),
         "out": str(out),
         "reference_acc": cfg.reference_acc,
     }
@@ -299,6 +312,31 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm, verbose:
             ref = cfg.reference_acc
             say(f"reference AR-LIF run of this recipe: best {ref.get('best')}%, final {ref.get('final')}%")
     return summary
+
+
+SKIPPED_FILE = "skipped_recordings.txt"
+
+
+def _skip_corrupt_hint(cfg: TrainConfig) -> str:
+    import yaml
+
+    options = yaml.safe_dump({**cfg.dataset_options, "skip_corrupt": True}, default_flow_style=True).strip()
+    return (
+        "Replace them (a download or copy cut short?), or train without them: add skip_corrupt: true to the "
+        f"config's dataset_options, or on the command line --dataset-options '{options}' (this replaces the "
+        "config's dataset_options, so it repeats them). The run folder was not created. "
+        "'arlif data prepare' parses every recording and lists all bad ones."
+    )
+
+
+def _write_skipped(path: Path, skipped: list) -> None:
+    """The recordings the datasets left out (``skip_corrupt``), one per line; no file when none were."""
+    if not skipped:
+        path.unlink(missing_ok=True)  # a resumed run whose recordings were repaired since
+        return
+    lines = ["# recordings left out by the dataset option skip_corrupt=true: split, recording, samples, problem"]
+    lines += [f"{split}\t{src}\t{n}\t{problem}" for split, src, problem, n in skipped]
+    path.write_text("\n".join(lines) + "\n")
 
 
 def _divergence_note(out: Path, epoch: int, step: int) -> str:
