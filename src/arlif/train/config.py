@@ -202,8 +202,9 @@ RANGES = {
     "eval_batch_size": (lambda v: v >= 1, ">= 1 (or null: the batch_size)"),
     "max_steps_per_epoch": (lambda v: v >= 1, ">= 1 (or null: no cap)"),
     "workers": (lambda v: v >= 0, ">= 0 (0 loads the data in the main process)"),
-    # numpy's seeds are 32-bit; the per-epoch seeds derived from it stay far inside torch's 64 bits
-    "seed": (lambda v: 0 <= v < 2**32, "in [0, 2**32)"),
+    # numpy gets seed % 2**32; within ±2**32 the per-epoch seeds derived from it stay inside torch's 64 bits.
+    # Negative seeds trained before this check existed, so their runs must still resume.
+    "seed": (lambda v: -(2**32) < v < 2**32, "in (-2**32, 2**32)"),
     "lr": (lambda v: v > 0, "> 0"),
     # momentum 1 or more never forgets a gradient, and the steps grow without bound
     "momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
