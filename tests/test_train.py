@@ -531,3 +531,9 @@ def test_reference_acc_is_checked_and_reported(tmp_path, capsys):
     summary = train(cfg)
     assert summary["reference_acc"] == {"best": 99.0, "final": 98.5}
     assert "reference AR-LIF run of this recipe: best 99.0%, final 98.5%" in capsys.readouterr().out
+
+
+def test_negative_exponent_values_reach_the_config_check(capsys):
+    """argparse alone reads -1e-4 as an option; the CLI passes it as the value so the range check speaks."""
+    assert cli(["train", "--weight-decay", "-1e-4"]) == 2
+    assert "config key 'weight_decay' must be >= 0" in capsys.readouterr().err

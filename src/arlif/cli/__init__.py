@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 
 from .. import __version__
@@ -43,8 +44,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# argparse reads a value such as -1e-4 as an option (it only knows plain negative numbers), so
+# "--lr -1e-4" would fail with "expected one argument" instead of reaching the config's own check
+_NEG_EXPONENT = re.compile(r"-(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def _attach_negative_exponents(argv: list[str]) -> list[str]:
+    out: list[str] = []
+    for tok in argv:
+        if out and _NEG_EXPONENT.fullmatch(tok) and out[-1].startswith("--") and "=" not in out[-1]:
+            out[-1] = f"{out[-1]}={tok}"
+        else:
+            out.append(tok)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    argv = _attach_negative_exponents(sys.argv[1:] if argv is None else list(argv))
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:
