@@ -13,7 +13,7 @@ from .. import __version__
 from ..errors import ArlifError
 
 # sub-command modules, in the order --help lists them
-COMMANDS = ["train", "eval", "energy", "plot", "ablate", "data", "bench", "info"]
+COMMANDS = ["train", "eval", "energy", "plot", "ablate", "data", "bench", "info", "selftest"]
 
 EPILOG = """examples:
   arlif train                     offline demo: AR-LIF on scikit-learn digits, CPU, a few minutes
@@ -23,6 +23,7 @@ EPILOG = """examples:
   arlif plot dynamics runs/RUN/best.pt   V, m and threshold traces (also curves, params, rates, raster)
   arlif ablate                    AR-LIF vs its ablations and LIF/PLIF/CLIF on digits, 3 seeds
   arlif info                      versions, devices and neuron backends available here
+  arlif selftest --device cuda    are the kernels right here? every neuron vs the float64 reference
   arlif data info cifar10dvs --root ~/data/CIFAR10-DVS    check a dataset's files, count samples
   arlif bench --neurons arlif,lif --json bench.json --markdown bench.md
                                   fwd+bwd time and backward memory per neuron x backend
