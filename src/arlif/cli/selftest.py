@@ -19,8 +19,9 @@ def register(sub) -> None:
         "selftest",
         help="check the fused kernels here against the float64 reference (run this first on a new machine/GPU)",
         description="Check every neuron backend that runs on the device against the float64 per-step "
-        "reference: each neuron variant x surrogate, float32 and bfloat16 (and float16 on CUDA), random odd "
-        "shapes, T=1 and non-contiguous inputs, two chunks with a carried state. Spikes must match exactly; "
+        "reference: each neuron variant x surrogate x input layout (random odd shapes, T=1, non-contiguous "
+        "views) in float32 and a rotation of them in bfloat16 (and float16 on CUDA), two chunks with a carried "
+        "state. Spikes must match exactly; "
         "state sequences, final states and the gradients of the input, the carried state and the "
         "parameters within the test suite's tolerances. Then one torch.compile(fullgraph=True) training "
         "step of a small model against eager. Prints a table and exits 1 if anything fails.",
