@@ -41,8 +41,7 @@ echo "== 0b. arlif selftest --device cuda --quick ==" | tee "$OUT_DIR/selftest.t
 # state flags; ~0.3-1 s each): the quick run launches ~220 of them, the full run ~350, and the quick run traces
 # the compiled step with aot_eager instead of inductor. Its per-neuron progress lines show where the time went.
 timeout 140 "$PY" -m arlif selftest --device cuda --quick --json "$OUT_DIR/selftest.json" \
-  2>&1 | tee -a "$OUT_DIR/selftest.txt"
-[ "${PIPESTATUS[0]}" = 0 ] || status=1
+  2>&1 | tee -a "$OUT_DIR/selftest.txt" || status=1
 
 echo "== 1. Triton parity on CUDA ==" | tee "$OUT_DIR/parity.txt"
 # the whole log is kept; --maxfail stops a systematic failure from eating the time budget
