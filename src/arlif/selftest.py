@@ -483,11 +483,13 @@ def _device(device: torch.device | str) -> torch.device:
         raise ArlifError(f"the self-test runs on cpu or cuda, not {dev.type!r}")
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            build = (f"torch {torch.__version__} is built without CUDA" if torch.version.cuda is None
-                     else f"torch {torch.__version__} is built for CUDA {torch.version.cuda}, but no GPU or "
-                     "driver is visible")  # fmt: skip
-            raise ArlifError(f"--device cuda: CUDA is not available here ({build}); run 'arlif selftest' for "
-                             "the CPU kernels, or install a CUDA build of PyTorch on a machine with a GPU")  # fmt: skip
+            if torch.version.cuda is None:
+                why = f"torch {torch.__version__} is built without CUDA; install a CUDA build of PyTorch"
+            else:
+                why = (f"torch {torch.__version__} is built for CUDA {torch.version.cuda}, but sees no GPU; check "
+                       "the driver (nvidia-smi) and CUDA_VISIBLE_DEVICES")  # fmt: skip
+            raise ArlifError(f"--device cuda: CUDA is not available here ({why}). 'arlif selftest' checks the CPU "
+                             "kernels")  # fmt: skip
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ArlifError(f"--device {device}: there are {torch.cuda.device_count()} CUDA device(s)")
     return dev
