@@ -4,6 +4,7 @@ and refuses devices and backends that are not there with a clear message."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -13,6 +14,12 @@ from arlif.cli import main
 from arlif.ops import backends
 from arlif.ops.backends import available_backends
 from arlif.surrogate import get_surrogate
+
+if backends.triton_importable() and os.environ.get("TRITON_INTERPRET") == "1":
+    # Triton's own @jit helpers take the interpreter setting when triton is first imported. The compiled step of
+    # the first test below imports it (through torch._dynamo) with TRITON_INTERPRET unset, which would leave the
+    # interpreter unable to call them in the last test; import it now, at collection, under conftest's setting.
+    import arlif.ops.triton_impl  # noqa: F401
 
 
 def _strict_json(text: str):
