@@ -38,8 +38,9 @@ def register(sub) -> None:
         "info",
         help="check a dataset's files and count samples per split and class",
         description="Open both splits of a dataset, which checks the folder layout and the index files "
-        "(no images or events are decoded), then print the number of samples per split and per class "
-        "and, for DVS datasets, how much of the frame cache for --T is built.",
+        "and, for DVS datasets, the header of every recording (no images or events are decoded), then print "
+        "the number of samples per split and per class and, for DVS datasets, how much of the frame cache "
+        "for --T is built. Exits 1 when recordings are corrupt, naming them.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
