@@ -228,3 +228,18 @@ def test_short_training_runs(tmp_path, dataset, model, T, kw):
 
     res = evaluate_checkpoint(tmp_path / "run" / "last.pt", device="cpu")
     assert res["n"] == 40 and abs(res["acc"] - summary["final_acc"]) < 1e-9 and 0 < res["firing_rate"] < 1
+
+
+def test_dynamics_recording_of_a_neuron_inside_the_recurrence():
+    from arlif.analysis.plots import record_layer
+
+    torch.manual_seed(2)
+    model = create_model("spiking_rnn", 10, 1, "arlif", {"backend": "torch"}, (), hidden=[6]).eval()
+    x = torch.randn(40, 1, 1) * 3
+    seen = {}
+    handle = model.layers[0].register_forward_hook(lambda m, a, out: seen.update(s=out[:, 0].clone()))
+    rec = record_layer(model, "layers.0.neuron", x)  # the neuron runs one step per call here
+    handle.remove()
+    assert set(rec) == {"x", "s", "v", "m", "theta"} and all(v.shape == (40, 6) for v in rec.values())
+    torch.testing.assert_close(rec["s"], seen["s"])
+    assert 0 < rec["s"].sum() < 240  # some, not all, neurons fired

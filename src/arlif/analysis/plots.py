@@ -107,26 +107,40 @@ def plot_layer_rates(rates: dict[str, float], out: str | Path, title: str = "fir
 @torch.no_grad()
 def record_layer(model: nn.Module, layer: str, x: torch.Tensor) -> dict[str, torch.Tensor]:
     """Run ``model`` on ``x`` ([T, 1, ...], one sample) and return the neuron layer's input ``x``, spikes
-    ``s``, ``v`` (after reset), ``m`` (if any) and effective threshold ``theta``, each ``[T, neurons]``."""
+    ``s``, ``v`` (after reset), ``m`` (if any) and effective threshold ``theta``, each ``[T, neurons]``.
+    The layer may run all steps in one call or, inside a recurrence, one step per call."""
     mod = dict(model.named_modules()).get(layer)
     if not isinstance(mod, BaseNeuron):
         names = [n for n, m in model.named_modules() if isinstance(m, BaseNeuron)]
         raise ArlifError(f"{layer!r} is not a neuron layer of this model; neuron layers: {names}")
-    seen = {}
-    handle = mod.register_forward_hook(lambda m, args, out: seen.update(x=args[0], s=output_spikes(out)))
+    seen, steps = {}, []
+
+    def hook(m, args, out):
+        if m.step_mode == "s":  # one step per call: the state after the step is the step's V (and m)
+            state = {"x": args[0], "s": output_spikes(out), "v": m.v}
+            if "m" in m.state_names and isinstance(m.m, torch.Tensor):
+                state["m"] = m.m
+            steps.append(state)
+        else:
+            seen.update(x=args[0], s=output_spikes(out))
+
+    handle = mod.register_forward_hook(hook)
     old = mod.store_state
     mod.store_state = True
     model.eval()
     try:
         reset_net(model)
         model(x)
-        rec = {"x": seen["x"], "s": seen["s"], "v": mod.v_seq}
-        if mod.m_seq is not None:
-            rec["m"] = mod.m_seq
-        if isinstance(mod, ARLIF) and mod.threshold_adjust:
-            rec["theta"] = mod.v_threshold + torch.tanh(mod.a) * torch.tanh(seen["x"])
+        if steps:
+            rec = {k: torch.stack([st[k] for st in steps]) for k in steps[-1]}
         else:
-            rec["theta"] = torch.full_like(seen["x"], mod.v_threshold)
+            rec = {"x": seen["x"], "s": seen["s"], "v": mod.v_seq}
+            if mod.m_seq is not None:
+                rec["m"] = mod.m_seq
+        if isinstance(mod, ARLIF) and mod.threshold_adjust:
+            rec["theta"] = mod.v_threshold + torch.tanh(mod.a) * torch.tanh(rec["x"])
+        else:
+            rec["theta"] = torch.full_like(rec["x"], mod.v_threshold)
     finally:
         handle.remove()
         mod.store_state = old
