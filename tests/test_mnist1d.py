@@ -243,3 +243,17 @@ def test_dynamics_recording_of_a_neuron_inside_the_recurrence():
     assert set(rec) == {"x", "s", "v", "m", "theta"} and all(v.shape == (40, 6) for v in rec.values())
     torch.testing.assert_close(rec["s"], seen["s"])
     assert 0 < rec["s"].sum() < 240  # some, not all, neurons fired
+
+
+def test_truncated_bptt_through_the_recurrent_model():
+    from arlif import detach_net
+
+    torch.manual_seed(3)
+    model = create_model("spiking_rnn", 10, 1, "lif", {"backend": "torch"}, (), hidden=[6], readout="steps")
+    x = torch.randn(40, 2, 1)
+    for chunk in x.split(10):  # four chunks of one sequence; the state carries over, the graph does not
+        model(chunk).sum().backward()
+        detach_net(model)
+    assert model.layers[0].spikes is not None and not model.layers[0].spikes.requires_grad
+    reset_net(model)
+    assert model.layers[0].spikes is None

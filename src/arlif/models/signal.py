@@ -62,7 +62,7 @@ class RecurrentSpikingLayer(nn.Module):
     recurrence ``U s_{t-1}`` forces one step at a time, so the neuron always runs in single-step mode
     (whatever :func:`arlif.set_step_mode` set: this layer's own ``step_mode`` says whether its input is one
     step ``[B, F]`` or a sequence ``[T, B, F]``). Like a neuron, the layer keeps its last spikes between calls
-    until :meth:`reset` (``reset_net`` calls it).
+    until :meth:`reset` (``reset_net`` calls it); :meth:`detach` (``detach_net``) cuts them from the graph.
     """
 
     def __init__(self, in_features: int, hidden: int, neuron: Callable[[], nn.Module], step_mode: str = "m"):
@@ -76,6 +76,12 @@ class RecurrentSpikingLayer(nn.Module):
 
     def reset(self) -> None:
         self.spikes = None
+
+    def detach(self) -> None:
+        """Keep the last spikes but cut them from earlier steps' graph (truncated BPTT; ``detach_net`` calls
+        this)."""
+        if self.spikes is not None:
+            self.spikes = self.spikes.detach()
 
     def _step(self, drive: torch.Tensor) -> torch.Tensor:
         if self.spikes is not None:  # no spikes yet: no recurrent input (and no synaptic operations)
