@@ -176,7 +176,7 @@ def test_ablate_fast_mode(tmp_path, capsys):
     for label in ("AR-LIF (`arlif`)", "w/o threshold adjustment", "w/o adaptive reset", "LIF, soft reset",
                   "LIF, hard reset", "PLIF", "CLIF"):
         assert label in table
-    rows = json.loads((tmp_path / "abl" / "ablation.json").read_text())
+    rows = json.loads((tmp_path / "abl" / "ablation.json").read_text())["runs"]
     assert len(rows) == 7 and all(0 <= r["firing_rate"] <= 1 for r in rows)
     # a second call reuses the finished runs
     assert cli(args) == 0

@@ -6,12 +6,14 @@ import torch
 from arlif import ARLIF, LIF, BaseNeuron, reset_net, set_step_mode
 from arlif.models import SharedDropout, create_model, model_names
 
-SMALL = {
-    "spiking_resnet18": dict(in_channels=3, size=32, kw=dict(width=4)),
-    "spiking_vgg11_bn": dict(in_channels=2, size=32, kw=dict(width_mult=1 / 16, dropout=0.4)),
-    "spiking_vgg13_bn": dict(in_channels=3, size=32, kw=dict(width_mult=1 / 16)),
-    "vggsnn": dict(in_channels=2, size=48, kw=dict(width_mult=1 / 16)),
-    "small_cnn": dict(in_channels=1, size=8, kw=dict(channels=(4, 8), hidden=16)),
+SMALL = {  # size: the sample's size after the channels (input_size)
+    "spiking_resnet18": dict(in_channels=3, size=(32, 32), kw=dict(width=4)),
+    "spiking_vgg11_bn": dict(in_channels=2, size=(32, 32), kw=dict(width_mult=1 / 16, dropout=0.4)),
+    "spiking_vgg13_bn": dict(in_channels=3, size=(32, 32), kw=dict(width_mult=1 / 16)),
+    "vggsnn": dict(in_channels=2, size=(48, 48), kw=dict(width_mult=1 / 16)),
+    "small_cnn": dict(in_channels=1, size=(8, 8), kw=dict(channels=(4, 8), hidden=16)),
+    "spiking_cnn1d": dict(in_channels=1, size=(40,), kw=dict(channels=(4, 8, 8), dropout=0.2)),
+    "spiking_rnn": dict(in_channels=1, size=(), kw=dict(hidden=(8, 8), readout="steps")),
 }
 
 
@@ -22,8 +24,8 @@ def test_every_registered_model_is_covered():
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_forward_shape_and_backward(name):
     spec = SMALL[name]
-    model = create_model(name, 7, spec["in_channels"], input_size=(spec["size"], spec["size"]), **spec["kw"])
-    x = torch.randn(2, 3, spec["in_channels"], spec["size"], spec["size"])
+    model = create_model(name, 7, spec["in_channels"], input_size=spec["size"], **spec["kw"])
+    x = torch.randn(2, 3, spec["in_channels"], *spec["size"])
     out = model(x)
     assert out.shape == (2, 3, 7)
     out.mean().backward()

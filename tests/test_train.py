@@ -448,7 +448,7 @@ def test_configs_parse_and_build():
     from arlif.train.setup import build_model
 
     configs = sorted((Path(__file__).parents[1] / "src" / "arlif" / "configs").glob("*.yaml"))
-    assert len(configs) == 18
+    assert len(configs) == 21
     for path in configs:
         cfg = load_config(path)
         info = get_dataset_info(cfg.dataset)
@@ -458,10 +458,14 @@ def test_configs_parse_and_build():
             "in_channels": info.in_channels,
             "input_size": [size, size] if size else list(info.input_size),
         }
-        small = {"spiking_resnet18": {"width": 4}, "small_cnn": {}}.get(cfg.model, {"width_mult": 1 / 32})
+        small = {
+            "spiking_resnet18": {"width": 4},
+            "small_cnn": {},
+            "spiking_cnn1d": {"channels": [4, 4, 4]},
+            "spiking_rnn": {"hidden": [4]},
+        }.get(cfg.model, {"width_mult": 1 / 32})
         model = build_model(replace(cfg, model_kwargs={**cfg.model_kwargs, **small}), shape)
-        H, W = shape["input_size"]
-        out = model(torch.randn(1, 2, info.in_channels, H, W))
+        out = model(torch.randn(1, 2, info.in_channels, *shape["input_size"]))
         assert out.shape == (1, 2, info.num_classes), path.name
 
 
@@ -491,7 +495,7 @@ def test_configs_resolve_by_name_from_any_folder(tmp_path, monkeypatch, capsys):
     from arlif.train.config import CONFIG_DIR, config_names
 
     monkeypatch.chdir(tmp_path)  # no configs/ folder here
-    assert len(config_names()) == 18 and "cifar100_resnet18_t8" in config_names()
+    assert len(config_names()) == 21 and "cifar100_resnet18_t8" in config_names()
     for spec in ("cifar100_resnet18_t8", "cifar100_resnet18_t8.yaml"):
         cfg = load_config(spec)
         assert (cfg.dataset, cfg.T, cfg.lr) == ("cifar100", 8, 0.05)

@@ -156,3 +156,20 @@ def test_prepare_static_dataset_has_nothing_to_do(tmp_path, capsys):
     assert "option size must be a positive integer" in capsys.readouterr().err
     assert main(["data", "prepare", "cifar10dvs", "--root", str(tmp_path), "--T", "0"]) == 2
     assert "--T must be a positive" in capsys.readouterr().err
+
+
+def test_mnist1d_list_info_and_prepare(tmp_path, capsys):
+    assert main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "mnist1d (aka mnist-1d): 10 classes, input 1×40, static" in out
+    assert "mnist1d_seq (aka mnist-1d-seq): 10 classes, input 1, temporal, T=40 by default" in out
+    argv = ["--root", str(tmp_path), "-o", "num_samples=100"]
+    assert main(["data", "prepare", "mnist1d_seq", *argv]) == 0
+    out = capsys.readouterr().out
+    assert "generated 80 train / 20 test samples, cached in" in out
+    assert list((tmp_path / "mnist1d").glob("mnist1d-n100-seed42-*.npz"))
+    assert main(["data", "info", "mnist1d", *argv, "-o", "holdout=30"]) == 0
+    out = capsys.readouterr().out
+    assert "samples  [1×40] float32" in out and "train 50  test 30" in out and "cache    " in out
+    assert main(["data", "info", "mnist1d_seq", *argv, "--T", "8"]) == 2
+    assert "T must be 40" in capsys.readouterr().err

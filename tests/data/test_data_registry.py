@@ -18,6 +18,8 @@ EXPECTED = {  # name: (classes, channels, input size, temporal, default T)
     "tinyimagenet": (200, 3, (64, 64), False, None),
     "cifar10dvs": (10, 2, (48, 48), True, 8),
     "dvsgesture": (11, 2, (128, 128), True, 20),
+    "mnist1d": (10, 1, (40,), False, None),
+    "mnist1d_seq": (10, 1, (), True, 40),
 }
 
 
@@ -30,7 +32,8 @@ def test_registry_entries_and_aliases():
         )  # fmt: skip
         assert "augment" in info.options
     for alias, name in [("CIFAR-10", "cifar10"), ("tiny-imagenet", "tinyimagenet"),
-                        ("cifar10-dvs", "cifar10dvs"), ("dvs128gesture", "dvsgesture")]:  # fmt: skip
+                        ("cifar10-dvs", "cifar10dvs"), ("dvs128gesture", "dvsgesture"), ("MNIST-1D", "mnist1d"),
+                        ("mnist-1d-seq", "mnist1d_seq")]:  # fmt: skip
         assert get_dataset_info(alias).name == name
 
 
@@ -45,20 +48,24 @@ def roots(tmp_path_factory):
     return {
         "digits": None, "cifar10": base / "c10", "cifar100": base / "c100", "tinyimagenet": base / "tiny",
         "cifar10dvs": base / "dvs", "dvsgesture": base / "gesture",
+        "mnist1d": base / "m1d", "mnist1d_seq": base / "m1d",  # generated; the root holds the cache
     }  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_each_dataset_builds_and_yields_model_ready_samples(name, roots, tmp_path):
     classes, channels, size, temporal, default_T = EXPECTED[name]
-    options = {"cache_dir": tmp_path} if temporal else {}
+    options = {"cache_dir": tmp_path} if "cache_dir" in get_dataset_info(name).options else {}
+    if name.startswith("mnist1d"):
+        options["num_samples"] = 100  # small: generated in a moment
+    T = (40 if name == "mnist1d_seq" else 3) if temporal else None  # one step per value of a 40-value signal
     torch.manual_seed(0)
-    train, test, info = build_datasets(name, roots[name], 3 if temporal else None, **options)
+    train, test, info = build_datasets(name, roots[name], T, **options)
     assert info.name == name and len(train) > 0 and len(test) > 0
     for ds in (train, test):
         x, y = ds[0]
         assert x.dtype == torch.float32 and isinstance(y, int) and 0 <= y < classes
-        assert x.shape == ((3, channels, *size) if temporal else (channels, *size))
+        assert x.shape == ((T, channels, *size) if temporal else (channels, *size))
     loader = torch.utils.data.DataLoader(test, batch_size=2)
     xb, yb = next(iter(loader))
     assert xb.shape[0] == yb.shape[0] == min(2, len(test))

@@ -4,12 +4,14 @@
 * :func:`plot_neuron_params` — the learned tanh(a) and c (AR-LIF) or w (PLIF) of every layer per epoch;
 * :func:`plot_layer_rates` — firing rate per neuron layer (bar chart);
 * :func:`plot_dynamics` — V, m and the effective threshold θ of chosen neurons over T, spikes marked;
-* :func:`plot_raster` — spike raster (neurons × time) of one layer for one sample.
+* :func:`plot_raster` — spike raster (neurons × time) of one layer for one sample;
+* :func:`plot_ablation` — accuracy per neuron variant of an ablation, with 95% intervals over seeds.
 """
 
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -127,26 +129,40 @@ def plot_layer_rates(rates: dict[str, float], out: str | Path, title: str = "fir
 @torch.no_grad()
 def record_layer(model: nn.Module, layer: str, x: torch.Tensor) -> dict[str, torch.Tensor]:
     """Run ``model`` on ``x`` ([T, 1, ...], one sample) and return the neuron layer's input ``x``, spikes
-    ``s``, ``v`` (after reset), ``m`` (if any) and effective threshold ``theta``, each ``[T, neurons]``."""
+    ``s``, ``v`` (after reset), ``m`` (if any) and effective threshold ``theta``, each ``[T, neurons]``.
+    The layer may run all steps in one call or, inside a recurrence, one step per call."""
     mod = dict(model.named_modules()).get(layer)
     if not isinstance(mod, BaseNeuron):
         names = [n for n, m in model.named_modules() if isinstance(m, BaseNeuron)]
         raise ArlifError(f"{layer!r} is not a neuron layer of this model; neuron layers: {names}")
-    seen = {}
-    handle = mod.register_forward_hook(lambda m, args, out: seen.update(x=args[0], s=output_spikes(out)))
+    seen, steps = {}, []
+
+    def hook(m, args, out):
+        if m.step_mode == "s":  # one step per call: the state after the step is the step's V (and m)
+            state = {"x": args[0], "s": output_spikes(out), "v": m.v}
+            if "m" in m.state_names and isinstance(m.m, torch.Tensor):
+                state["m"] = m.m
+            steps.append(state)
+        else:
+            seen.update(x=args[0], s=output_spikes(out))
+
+    handle = mod.register_forward_hook(hook)
     old = mod.store_state
     mod.store_state = True
     model.eval()
     try:
         reset_net(model)
         model(x)
-        rec = {"x": seen["x"], "s": seen["s"], "v": mod.v_seq}
-        if mod.m_seq is not None:
-            rec["m"] = mod.m_seq
-        if isinstance(mod, ARLIF) and mod.threshold_adjust:
-            rec["theta"] = mod.v_threshold + torch.tanh(mod.a) * torch.tanh(seen["x"])
+        if steps:
+            rec = {k: torch.stack([st[k] for st in steps]) for k in steps[-1]}
         else:
-            rec["theta"] = torch.full_like(seen["x"], mod.v_threshold)
+            rec = {"x": seen["x"], "s": seen["s"], "v": mod.v_seq}
+            if mod.m_seq is not None:
+                rec["m"] = mod.m_seq
+        if isinstance(mod, ARLIF) and mod.threshold_adjust:
+            rec["theta"] = mod.v_threshold + torch.tanh(mod.a) * torch.tanh(rec["x"])
+        else:
+            rec["theta"] = torch.full_like(rec["x"], mod.v_threshold)
     finally:
         handle.remove()
         mod.store_state = old
@@ -190,4 +206,41 @@ def plot_raster(spikes: torch.Tensor, out: str | Path, title: str = "", max_neur
     ax.set_xlim(0.5, s.shape[0] + 0.5)
     ax.set_ylim(-1, s.shape[1])
     ax.set_title(title or f"spike raster ({s.shape[1]} neurons, rate {float(s.mean()):.3f})")
+    return _save(fig, out)
+
+
+def plot_ablation(rows: list[dict], out: str | Path, title: str = "") -> Path:
+    """Final and best test accuracy per neuron variant of an ablation (``arlif ablate``): bars at the mean over
+    seeds, error bars spanning the 95% Student-t interval, one dot per seed. Variants appear in the order of
+    ``rows``."""
+    from .stats import summarize
+
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    if not variants:
+        raise ArlifError("no ablation runs to plot")
+    fig_width = max(6.0, 1.3 * len(variants))
+    fig, ax = plt.subplots(figsize=(fig_width, 4.5))
+    width = 0.38
+    span = []  # every value and interval end shown, for the y range
+    for j, (key, label) in enumerate((("final_acc", "final epoch"), ("best_acc", "best epoch (selected on test)"))):
+        xs, means, errs = [], [], [[], []]
+        for i, v in enumerate(variants):
+            vals = [r[key] for r in rows if r["variant"] == v]
+            s = summarize(vals)
+            x = i + (j - 0.5) * width
+            xs.append(x)
+            means.append(s["mean"])
+            lo, hi = s["ci"] if s["ci"] is not None else (s["mean"], s["mean"])
+            errs[0].append(s["mean"] - lo)
+            errs[1].append(hi - s["mean"])
+            span += [*vals, lo, hi]
+            ax.scatter([x] * len(vals), vals, s=10, color="black", zorder=3)
+        ax.bar(xs, means, width, yerr=errs, capsize=4, label=label, alpha=0.75)
+    pad = max(0.5, 0.08 * (max(span) - min(span)))
+    ax.set_ylim(max(0.0, min(span) - pad), min(100.0, max(span) + pad))
+    ax.set_xticks(range(len(variants)), variants, rotation=25, ha="right")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(textwrap.fill(title, int(13 * fig_width)), fontsize=8)  # ~13 characters per inch
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(axis="y", alpha=0.3)
     return _save(fig, out)

@@ -109,10 +109,10 @@ def _build(args, check_all: bool = False):
     from ..data import build_datasets, get_dataset_info
 
     options = _options(args.option)
-    temporal = get_dataset_info(args.name).temporal
-    if args.cache_dir and temporal:
+    known = get_dataset_info(args.name).options
+    if args.cache_dir and "cache_dir" in known:
         options["cache_dir"] = args.cache_dir
-    if check_all and temporal:
+    if check_all and "skip_corrupt" in known:
         options["skip_corrupt"] = True
     return build_datasets(args.name, args.root, args.T, **options)
 
@@ -134,12 +134,17 @@ def run_list(args) -> int:
 
     for name in dataset_names():
         info = get_dataset_info(name)
-        shape = f"{info.in_channels}×{info.input_size[0]}×{info.input_size[1]}"
-        kind = f"DVS, T={info.default_T} by default" if info.temporal else "static"
+        shape = _shape(info)
+        kind = f"temporal, T={info.default_T} by default" if info.temporal else "static"
         aliases = f" (aka {', '.join(info.aliases)})" if info.aliases else ""
         print(f"{info.name}{aliases}: {info.num_classes} classes, input {shape}, {kind}")
         print(f"    options: {', '.join(info.options) or 'none'}")
     return 0
+
+
+def _shape(info) -> str:
+    """``C×H×W`` of an image, ``C×L`` of a 1-D signal, ``C`` of one value per step."""
+    return "×".join(str(s) for s in (info.in_channels, *info.input_size))
 
 
 def _counts(ds, n: int) -> list[int]:
@@ -156,7 +161,7 @@ def run_info(args) -> int:
     skipped = [(src, problem) for ds in (train, test) for src, problem, _ in getattr(ds, "skipped", ())]
     left_out = sum(n for ds in (train, test) for *_, n in getattr(ds, "skipped", ()))
     print(f"dataset  {info.name}" + (f"  (root {args.root})" if args.root else ""))
-    if info.temporal:
+    if hasattr(train, "sources"):  # event recordings, whose headers were checked
         recordings = len(train.sources) + len(test.sources) + len(skipped)
         if skipped:
             print(
@@ -167,11 +172,11 @@ def run_info(args) -> int:
             print(f"layout   OK (folders, index files and the headers of all {recordings} recordings)")
     else:
         print("layout   OK")
-    shape = f"{info.in_channels}×{info.input_size[0]}×{info.input_size[1]}"
+    shape = _shape(info)
     if info.temporal:
-        print(f"samples  [T={train.T}, {shape}] float32 frames, {info.num_classes} classes")
+        print(f"samples  [T={train.T}, {shape}] float32 steps, {info.num_classes} classes")
     else:
-        print(f"samples  [{shape}] images, {info.num_classes} classes")
+        print(f"samples  [{shape}] float32, {info.num_classes} classes")
     print(f"split    train {len(train)}  test {len(test)}")
     names = getattr(train, "classes", None) or [str(i) for i in range(info.num_classes)]
     tr, te = _counts(train, info.num_classes), _counts(test, info.num_classes)
@@ -185,7 +190,9 @@ def run_info(args) -> int:
         empty = [n for n, a, b in zip(names, tr, te) if a == 0 or b == 0]
         if empty:
             print(f"  classes with an empty split: {', '.join(empty)}")
-    if info.temporal and train.cache is not None:
+    if getattr(train, "cache_path", None) is not None:
+        print(f"cache    {train.cache_path}")
+    if info.temporal and getattr(train, "cache", None) is not None:
         cached = sum(ds.is_cached(s) for ds in (train, test) for s in ds.samples)
         print(f"cache    {cached} of {len(train) + len(test)} samples built in {train.cache.folder}")
     if skipped:
@@ -202,6 +209,11 @@ def run_prepare(args) -> int:
     from ..errors import CorruptRecording, DataError
 
     info = get_dataset_info(args.name)
+    if info.generated:
+        train, test, info = _build(args)
+        where = f"cached in {train.cache_path}" if train.cache_path else "not cached"
+        print(f"{info.name}: generated {len(train)} train / {len(test)} test samples, {where}")
+        return 0
     if info.temporal and args.T is None:
         raise DataError(
             f"{info.name}: give --T, the frames per sample the training run will use (e.g. --T {info.default_T})"

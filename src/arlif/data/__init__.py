@@ -3,21 +3,43 @@
 This package knows nothing about neurons or models.
 """
 
-from . import cifar, dvs, tiny_imagenet
+from pathlib import Path
+
+from ..errors import DataError
+from . import cifar, dvs, mnist_1d, tiny_imagenet
 from .aedat import check_aedat2, check_aedat31, read_aedat2, read_aedat31
 from .cache import FrameCache
 from .cifar import CIFAR
 from .digits import Digits
 from .dvs import CIFAR10DVS, DVSGesture, EventFrames
 from .framing import event_counts, events_to_frames
+from .mnist_1d import MNIST1D
 from .registry import DatasetInfo, build_datasets, build_split, dataset_names, get_dataset_info, register_dataset
 from .tiny_imagenet import TinyImageNet
 
 _DVS_OPTIONS = ("size", "cache_dir", "cache", "augment", "skip_corrupt")
+_MNIST1D_OPTIONS = ("num_samples", "seed", "shuffle", "holdout", "augment")
 
 
 def _digits(root, train, T=None, augment=True):
     return Digits(train=train)  # nothing to augment
+
+
+def _mnist1d_cache(root):
+    return Path(root) / "mnist1d" if root else None  # None: mnist_1d.default_cache_dir()
+
+
+def _mnist1d(root, train, T=None, augment=True, **options):
+    return MNIST1D(train=train, form="static", cache_dir=_mnist1d_cache(root), **options)  # nothing to augment
+
+
+def _mnist1d_seq(root, train, T=None, augment=True, **options):
+    if T != mnist_1d.SEQ_LENGTH:
+        raise DataError(
+            f"mnist1d_seq feeds one value of each 40-value signal per step, so T must be {mnist_1d.SEQ_LENGTH}, "
+            f"got T={T}; use dataset mnist1d for a signal repeated over T steps"
+        )
+    return MNIST1D(train=train, form="seq", cache_dir=_mnist1d_cache(root), **options)
 
 
 def _cifar10(root, train, T=None, augment=True):
@@ -51,6 +73,39 @@ register_dataset(
         layout="(none: scikit-learn ships it; load_digits(), 1437 train / 360 test, fixed stratified split)",
         needs_root=False,
         options=("augment",),
+    )
+)
+register_dataset(
+    DatasetInfo(
+        name="mnist1d",
+        num_classes=10,
+        in_channels=1,
+        input_size=(mnist_1d.SEQ_LENGTH,),
+        temporal=False,
+        build=_mnist1d,
+        layout=mnist_1d.LAYOUT,
+        needs_root=False,
+        aliases=("mnist-1d",),
+        options=_MNIST1D_OPTIONS,
+        where=mnist_1d.WHERE,
+        generated=True,
+    )
+)
+register_dataset(
+    DatasetInfo(
+        name="mnist1d_seq",
+        num_classes=10,
+        in_channels=1,
+        input_size=(),
+        temporal=True,
+        build=_mnist1d_seq,
+        layout=mnist_1d.LAYOUT,
+        needs_root=False,
+        aliases=("mnist-1d-seq",),
+        default_T=mnist_1d.SEQ_LENGTH,
+        options=_MNIST1D_OPTIONS,
+        where=mnist_1d.WHERE,
+        generated=True,
     )
 )
 register_dataset(
@@ -134,6 +189,7 @@ __all__ = [
     "Digits",
     "EventFrames",
     "FrameCache",
+    "MNIST1D",
     "TinyImageNet",
     "build_datasets",
     "build_split",

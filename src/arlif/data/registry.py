@@ -1,8 +1,9 @@
 """The dataset registry that training, evaluation and the CLI use.
 
 Each entry says how to build the train and test sets and what the model needs to know about them. A
-dataset yields ``(sample, label)``; a *static* sample is an image ``[C, H, W]`` that the trainer repeats
-over T steps, a *temporal* sample is already ``[T, C, H, W]`` (DVS frames, one per step).
+dataset yields ``(sample, label)``; a *static* sample is ``[C, *size]`` (an image ``[C, H, W]``, a 1-D
+signal ``[C, L]``) that the trainer repeats over T steps, a *temporal* sample is already ``[T, C, *size]``
+(DVS frames ``[T, C, H, W]``, or ``[T, C]`` for one value per step).
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ class DatasetInfo:
     ``None`` for datasets that ship with a package. ``layout`` describes the expected files for error
     messages and ``arlif data info``. ``default_T`` is the number of frames a temporal dataset uses when
     no T is given (the reference recipe's T); ``options`` lists the keyword options ``build`` accepts and
-    ``where`` says where to get the data.
+    ``where`` says where to get the data. ``generated`` marks a dataset made by a program rather than read from
+    files.
     """
 
     name: str
     num_classes: int
     in_channels: int
-    input_size: tuple[int, int]
+    input_size: tuple[int, ...]  # the sample's size after the channels: (H, W), (L,) or ()
     temporal: bool
     build: Callable[..., Dataset]
     layout: str = ""
@@ -38,6 +40,7 @@ class DatasetInfo:
     default_T: int | None = None
     options: tuple[str, ...] = field(default_factory=tuple)
     where: str = ""
+    generated: bool = False  # made by a generator and cached whole on first use (``arlif data prepare`` does it)
 
 
 _REGISTRY: dict[str, DatasetInfo] = {}

@@ -1,7 +1,8 @@
 """Spiking models and their registry: ``create_model(name, num_classes, in_channels, neuron=..., **kw)``.
 
 Models know neurons only through a factory (:func:`arlif.neurons.neuron_factory`), so any neuron and any
-ablation plugs into any architecture. All take ``[T, B, C, H, W]`` and return logits ``[T, B, classes]``.
+ablation plugs into any architecture. All take ``[T, B, C, *size]`` (images ``[T, B, C, H, W]``; 1-D signals
+``[T, B, C, L]``; one value per step ``[T, B, C]``) and return logits ``[T, B, classes]``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from torch import nn
 from ..neurons import neuron_factory
 from .layers import SeqToANN, SharedDropout
 from .resnet import SpikingResNet18
+from .signal import RecurrentSpikingLayer, SpikingCNN1d, SpikingRNN
 from .small import SmallCNN
 from .vgg import VGGSNN, SpikingVGG
 
@@ -56,18 +58,28 @@ def small_cnn(num_classes, in_channels, neuron, input_size=(8, 8), **kw):
     return SmallCNN(num_classes, in_channels, neuron, input_size=tuple(input_size), **kw)
 
 
+@register_model("spiking_cnn1d")
+def spiking_cnn1d(num_classes, in_channels, neuron, input_size=(40,), **kw):
+    return SpikingCNN1d(num_classes, in_channels, neuron, input_size=tuple(input_size), **kw)
+
+
+@register_model("spiking_rnn")
+def spiking_rnn(num_classes, in_channels, neuron, input_size=(), **kw):
+    return SpikingRNN(num_classes, in_channels, neuron, input_size=tuple(input_size), **kw)
+
+
 def create_model(
     name: str,
     num_classes: int,
     in_channels: int,
     neuron: str | Callable[..., nn.Module] = "arlif",
     neuron_kwargs: dict | None = None,
-    input_size: tuple[int, int] | None = None,
+    input_size: tuple[int, ...] | None = None,
     **kw,
 ) -> nn.Module:
     """Build a registered model. ``neuron`` is a preset name (``"arlif"``, ``"lif_hard"``, ...) or a callable
     returning a neuron module; ``neuron_kwargs`` go to it (e.g. ``{"decay": 0.2, "backend": "auto"}``);
-    ``input_size`` (H, W) sizes input-dependent heads; other keywords go to the architecture (``dropout``,
+    ``input_size`` ((H, W), (L,) or ()) sizes input-dependent heads; other keywords go to the architecture (``dropout``,
     ``width``/``width_mult``, ...)."""
     if name not in _MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {model_names()}")
@@ -90,4 +102,7 @@ __all__ = [
     "SpikingVGG",
     "VGGSNN",
     "SmallCNN",
+    "RecurrentSpikingLayer",
+    "SpikingCNN1d",
+    "SpikingRNN",
 ]

@@ -72,7 +72,7 @@ def conv_bn(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1) -> SeqToA
 def init_weights(model: nn.Module) -> None:
     """Kaiming-normal (fan_out) convolutions, BN weight 1 / bias 0, default Linear init."""
     for m in model.modules():
-        if isinstance(m, nn.Conv2d):
+        if isinstance(m, (nn.Conv1d, nn.Conv2d)):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             if m.bias is not None:
                 nn.init.zeros_(m.bias)

@@ -297,10 +297,12 @@ def reset_net(net: nn.Module) -> None:
 
 
 def detach_net(net: nn.Module) -> None:
-    """Detach the state of every arlif neuron in ``net`` from earlier steps' graph (see
-    :meth:`BaseNeuron.detach`), keeping its value."""
-    for mod in _neurons(net):
-        mod.detach()
+    """Detach the state of every arlif neuron in ``net`` (and of any other module with a ``detach()``
+    method, such as a recurrent layer's last spikes) from earlier steps' graph (see :meth:`BaseNeuron.detach`),
+    keeping its value."""
+    for mod in net.modules():
+        if isinstance(mod, BaseNeuron) or callable(getattr(mod, "detach", None)):
+            mod.detach()
 
 
 def set_step_mode(net: nn.Module, mode: str) -> None:

@@ -1,20 +1,23 @@
-"""The offline ablation: every neuron variant on the digits benchmark over several seeds.
+"""The multi-seed ablation: every neuron variant on one benchmark (any training config), over several seeds.
 
 Each (variant, seed) is an ordinary training run in ``<out>/<variant>/seed<k>``; a finished run is reused,
 an unfinished one resumed, so an interrupted ablation continues where it stopped. A stored run made with
 other settings (say 1 epoch, when 3 are asked for) is an error, never silently reused. After training, the final
 model's firing rate, SOPs and energy are measured on the whole test split.
+
+The report gives, per variant, mean ± std and the 95% Student-t interval over seeds, and a paired comparison
+of AR-LIF with every other variant over the seeds they share (:mod:`arlif.analysis.stats`).
 """
 
 from __future__ import annotations
 
 import json
-import statistics
 import time
 from dataclasses import replace
 from pathlib import Path
 
 from ..analysis.energy import energy_report
+from ..analysis.stats import paired_difference, summarize
 from ..errors import ConfigError
 from .config import TrainConfig, load_config
 from .evaluation import load_model, test_inputs
@@ -29,7 +32,22 @@ VARIANTS = {
     "plif": "PLIF",
     "clif": "CLIF",
 }
+REFERENCE = "arlif"  # the variant every other one is compared with
 
+# what is summarised over seeds: key in a row -> (column heading, number format)
+METRICS = {
+    "final_acc": ("final acc (%)", ".2f"),
+    "best_acc": ("best acc (%)", ".2f"),
+    "firing_rate": ("firing rate", ".4f"),
+    "energy_uj": ("energy (µJ / sample)", ".4g"),
+    "sops": ("SOPs / sample", ".4g"),
+}
+PAIRED = {  # compared pairwise with AR-LIF: key -> (heading, format)
+    "final_acc": ("final acc (pp)", "+.2f"),
+    "best_acc": ("best acc (pp)", "+.2f"),
+    "firing_rate": ("firing rate", "+.4f"),
+    "energy_uj": ("energy (µJ)", "+.4g"),
+}
 
 # keys that may differ between a stored run and the ablation asking for it: they do not change results
 _IGNORED_ON_REUSE = {"out", "device", "workers", "data_root", "tensorboard"}
@@ -58,11 +76,12 @@ def run_one(base: TrainConfig, variant: str, seed: int, out: Path) -> dict:
     if (folder / "summary.json").exists():
         summary = json.loads((folder / "summary.json").read_text())
     elif (folder / "last.pt").exists():
-        summary = train(None, resume=folder, verbose=False)
+        summary = train(None, resume=folder, overrides={"data_root": cfg.data_root, "device": cfg.device},
+                        verbose=False)  # fmt: skip
     else:
         summary = train(cfg, verbose=False)
     model, cfg, _ = load_model(folder / "last.pt")
-    report = energy_report(model, test_inputs(cfg, 10**9, 256, "cpu"))
+    report = energy_report(model, test_inputs(replace(cfg, data_root=base.data_root), 10**9, 256, "cpu"))
     return {
         "variant": variant,
         "seed": seed,
@@ -77,62 +96,158 @@ def run_one(base: TrainConfig, variant: str, seed: int, out: Path) -> dict:
     }
 
 
-def _ms(values: list[float], fmt: str) -> str:
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return format(mean, fmt)
-    return f"{format(mean, fmt)} ± {format(statistics.stdev(values), fmt)}"
+def statistics_of(rows: list[dict]) -> tuple[dict, dict]:
+    """``(per_variant, paired)``: per variant and metric :func:`summarize` over its seeds; per variant other
+    than AR-LIF and metric :func:`paired_difference` (AR-LIF minus the variant) over the shared seeds."""
+    by_variant: dict[str, dict[int, dict]] = {}
+    for r in rows:
+        by_variant.setdefault(r["variant"], {})[r["seed"]] = r
+    per_variant = {
+        v: {key: summarize([r[key] for r in runs.values()]) for key in (*METRICS, "wall_s", "neuron_update_ops")}
+        for v, runs in by_variant.items()
+    }
+    paired = {}
+    ref = by_variant.get(REFERENCE)
+    if ref:
+        for v, runs in by_variant.items():
+            if v != REFERENCE and set(runs) & set(ref):
+                paired[v] = {
+                    key: paired_difference({s: r[key] for s, r in ref.items()}, {s: r[key] for s, r in runs.items()})
+                    for key in PAIRED
+                }
+    return per_variant, paired
+
+
+def _cell(s: dict, fmt: str) -> str:
+    """``mean ± std [low, high]`` (just the mean for a single seed)."""
+    if s["std"] is None:
+        return format(s["mean"], fmt)
+    lo, hi = s["ci"]
+    return f"{format(s['mean'], fmt)} ± {format(s['std'], fmt)} [{format(lo, fmt)}, {format(hi, fmt)}]"
+
+
+def _diff_cell(d: dict, fmt: str) -> str:
+    """``+mean [low, high]``, marked when the interval excludes 0."""
+    if d["ci"] is None:
+        return f"{format(d['mean'], fmt)} (1 seed)"
+    lo, hi = d["ci"]
+    mark = " **excl. 0**" if d["excludes_zero"] else ""
+    return f"{format(d['mean'], fmt)} [{format(lo, fmt)}, {format(hi, fmt)}]{mark}"
+
+
+def setup_text(base: TrainConfig, seeds: list[int]) -> str:
+    opts = ", ".join(f"{k}={v}" for k, v in sorted(base.dataset_options.items()))
+    model_kw = ", ".join(f"{k}={v}" for k, v in sorted(base.model_kwargs.items()))
+    return (
+        f"config {base.name}: {base.model}{f' ({model_kw})' if model_kw else ''} on {base.dataset}"
+        f"{f' ({opts})' if opts else ''}, T={base.T}, {base.epochs} epochs, batch {base.batch_size}, "
+        f"lr {base.lr}, {base.optimizer}, weight decay {base.weight_decay}, seeds {seeds}"
+    )
 
 
 def markdown_table(rows: list[dict], base: TrainConfig, seeds: list[int]) -> str:
-    lines = [
-        "| neuron | best acc (%) | final acc (%) | firing rate | SOPs / sample | energy (µJ / sample) "
-        "| neuron-update ops / sample |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    per_variant, paired = statistics_of(rows)
+    head = ["neuron", "seeds", *(h for h, _ in METRICS.values()), "neuron-update ops / sample", "wall (s / run)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for variant, label in VARIANTS.items():
-        rs = [r for r in rows if r["variant"] == variant]
-        if not rs:
+        s = per_variant.get(variant)
+        if s is None:
             continue
-        lines.append(
-            f"| {label} (`{variant}`) | {_ms([r['best_acc'] for r in rs], '.2f')} | "
-            f"{_ms([r['final_acc'] for r in rs], '.2f')} | {_ms([r['firing_rate'] for r in rs], '.4f')} | "
-            f"{_ms([r['sops'] for r in rs], '.4g')} | {_ms([r['energy_uj'] for r in rs], '.4g')} | "
-            f"{statistics.fmean(r['neuron_update_ops'] for r in rs):.4g} |"
-        )
-    setup = (
-        f"{base.model} on {base.dataset}, T={base.T}, {base.epochs} epochs, batch {base.batch_size}, "
-        f"lr {base.lr}, {base.optimizer}, seeds {seeds}"
-    )
+        cells = [f"{label} (`{variant}`)", str(s["final_acc"]["n"])]
+        cells += [_cell(s[key], fmt) for key, (_, fmt) in METRICS.items()]
+        cells += [f"{s['neuron_update_ops']['mean']:.4g}", f"{s['wall_s']['mean']:.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
     notes = [
         "",
-        f"Setup: {setup}. Mean ± sample std over seeds.",
-        "Best = highest test accuracy over all epochs (selected on the test set, as the paper's reference runs "
-        "report); final = last epoch. Firing rate, SOPs and energy: final model on the whole test split "
-        "(E_MAC 4.6 pJ, E_AC 0.9 pJ; see `arlif.analysis.energy` for the counting convention).",
+        f"Setup: {setup_text(base, seeds)}.",
+        "Cells: mean ± sample std over seeds [95% confidence interval of the mean, Student t with n − 1 degrees "
+        "of freedom]. Final = test accuracy after the last epoch (the honest number); best = highest test "
+        "accuracy over all epochs (selected on the test set, as the paper's reference runs report: optimistic). "
+        "Firing rate, SOPs and energy: final model on the whole test split (E_MAC 4.6 pJ, E_AC 0.9 pJ; see "
+        "`arlif.analysis.energy` for the counting convention).",
     ]
+    if paired:
+        phead = ["AR-LIF − variant", "shared seeds", *(h for h, _ in PAIRED.values())]
+        lines += ["", "Paired differences, AR-LIF minus each variant, over the seeds both ran:", ""]
+        lines += ["| " + " | ".join(phead) + " |", "|" + "---|" * len(phead)]
+        for variant, label in VARIANTS.items():
+            d = paired.get(variant)
+            if d is None:
+                continue
+            cells = [f"{label} (`{variant}`)", str(d["final_acc"]["n"])]
+            cells += [_diff_cell(d[key], fmt) for key, (_, fmt) in PAIRED.items()]
+            lines.append("| " + " | ".join(cells) + " |")
+        notes += [
+            "Paired: mean of the per-seed differences [95% t interval]; **excl. 0**: the interval excludes 0, "
+            "so the difference exceeds the seed-to-seed noise (5% level, each comparison on its own, not "
+            "corrected for the six comparisons). Positive accuracy differences favour AR-LIF; positive "
+            "rate and energy differences mean AR-LIF fires and spends more.",
+        ]
     return "\n".join(lines + notes) + "\n"
 
 
+def _bar(total: int, verbose: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="ablation", unit="run", disable=not verbose or None, dynamic_ncols=True)
+
+
 def run_ablation(
-    base: TrainConfig, seeds: list[int], out: str | Path, variants: list[str] | None = None, progress=print
+    base: TrainConfig,
+    seeds: list[int],
+    out: str | Path,
+    variants: list[str] | None = None,
+    progress=print,
+    png: str | Path | None = None,
+    verbose: bool = True,
 ) -> tuple[list[dict], str]:
+    """Train (or reuse) every (variant, seed) run, then write ``<out>/ablation.json`` (runs, statistics,
+    setup) and, with ``png``, the accuracy plot. ``progress`` gets one line per finished run; ``verbose``
+    shows a progress bar. Returns ``(rows, markdown)``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     variants = variants or list(VARIANTS)
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
         raise ValueError(f"unknown ablation variant(s) {unknown}; choose from {list(VARIANTS)}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct, got {seeds}")
+    jobs = [(v, s) for v in variants for s in seeds]
+    # check every stored run first: a mismatch found after an hour of training would waste that hour
+    for v, s in jobs:
+        folder = out / v / f"seed{s}"
+        if (folder / "config.yaml").exists() and ((folder / "summary.json").exists() or (folder / "last.pt").exists()):
+            _check_reusable(folder, replace(base, neuron=v, seed=s, out=str(folder), tensorboard=False,
+                                            name=f"ablation-{v}"))  # fmt: skip
     rows = []
-    total = len(variants) * len(seeds)
-    for i, (variant, seed) in enumerate(((v, s) for v in variants for s in seeds), 1):
-        t0 = time.time()
-        row = run_one(base, variant, seed, out)
-        rows.append(row)
-        progress(
-            f"[{i}/{total}] {variant:26s} seed {seed}: best {row['best_acc']:.2f}% final {row['final_acc']:.2f}% "
-            f"rate {row['firing_rate']:.4f} energy {row['energy_uj']:.4g} µJ ({time.time() - t0:.0f}s)"
-        )
+    bar = _bar(len(jobs), verbose)
+    say = bar.write if verbose else progress
+    try:
+        for i, (variant, seed) in enumerate(jobs, 1):
+            bar.set_description(f"ablation {variant} seed {seed}")
+            t0 = time.time()
+            row = run_one(base, variant, seed, out)
+            rows.append(row)
+            bar.update(1)
+            say(
+                f"[{i}/{len(jobs)}] {variant:26s} seed {seed}: best {row['best_acc']:.2f}% "
+                f"final {row['final_acc']:.2f}% rate {row['firing_rate']:.4f} energy {row['energy_uj']:.4g} µJ "
+                f"({time.time() - t0:.0f}s)"
+            )
+    finally:
+        bar.close()
     table = markdown_table(rows, base, seeds)
-    (out / "ablation.json").write_text(json.dumps(rows, indent=2) + "\n")
+    per_variant, paired = statistics_of(rows)
+    record = {"setup": base.to_dict(), "seeds": list(seeds), "runs": rows, "per_variant": per_variant,
+              "paired_vs_arlif": paired}  # fmt: skip
+    (out / "ablation.json").write_text(json.dumps(record, indent=2) + "\n")
+    if png is not None:
+        from ..analysis.plots import plot_ablation
+
+        plot_ablation(rows, png, title=setup_text(base, seeds))
     return rows, table
+
+
+def total_wall_s(rows: list[dict]) -> float:
+    """Training time of all runs together (as recorded by each run, so reused runs count too)."""
+    return float(sum(r["wall_s"] for r in rows))

@@ -43,8 +43,8 @@ def resolve_device(name: str, dist: D.DistInfo) -> torch.device:
 
 
 def encode(x: torch.Tensor, T: int, temporal: bool) -> torch.Tensor:
-    """Batch from the loader -> model input ``[T, B, ...]``: static images ``[B, C, H, W]`` are repeated at
-    every step (direct encoding), frame sequences ``[B, T, C, H, W]`` are made time-first."""
+    """Batch from the loader -> model input ``[T, B, ...]``: static samples ``[B, C, ...]`` (images, 1-D
+    signals) are repeated at every step (direct encoding), sequences ``[B, T, C, ...]`` are made time-first."""
     if temporal:
         if x.dim() < 3 or x.shape[1] != T:
             raise ArlifError(f"expected frames [B, T={T}, ...] from the dataset, got shape {tuple(x.shape)}")
@@ -123,11 +123,14 @@ class EvalShard(Subset):
 
 def data_shape(info, sample: torch.Tensor) -> dict:
     """What the model must know about the data; channels and size are read off a real sample, since
-    dataset options (e.g. resizing DVS frames to 48×48) change them."""
+    dataset options (e.g. resizing DVS frames to 48×48) change them. A static sample is ``[C, *size]``, a
+    temporal one ``[T, C, *size]``; ``size`` is (H, W) for images, (L,) for 1-D signals, () for one value
+    per step."""
+    channel_dim = 1 if info.temporal else 0
     return {
         "num_classes": info.num_classes,
-        "in_channels": int(sample.shape[-3]),
-        "input_size": [int(sample.shape[-2]), int(sample.shape[-1])],
+        "in_channels": int(sample.shape[channel_dim]),
+        "input_size": [int(s) for s in sample.shape[channel_dim + 1 :]],
         "temporal": bool(info.temporal),
     }
 
