@@ -81,6 +81,35 @@ def test_a_wrong_gradient_fails_exactly_that_neuron_and_backend(monkeypatch):
     assert "FAILED 2 of 32 checks" in table and "plif / cpu / float32:" in table
 
 
+def _ignores_threshold(fn):
+    def wrong(x_seq, states, params, keep_states, **config):
+        return fn(x_seq, states, params, keep_states, **{**config, "v_threshold": 1.0})
+
+    return wrong
+
+
+def _inverts_box_width(fn):
+    def wrong(x_seq, states, params, keep_states, **config):
+        sg = config["surrogate"]
+        if sg.kind in ("rectangle", "triangle"):  # 1/width where the kernel should use width
+            config = {**config, "surrogate": get_surrogate(sg.kind, 1.0 / sg.width)}
+        return fn(x_seq, states, params, keep_states, **config)
+
+    return wrong
+
+
+@pytest.mark.skipif("cpu" not in available_backends("clif", "cpu"), reason="fused CPU kernels unavailable")
+@pytest.mark.parametrize("family, mutate, variant", [("clif", _ignores_threshold, "clif"),
+                                                      ("lif", _ignores_threshold, "lif_hard"),
+                                                      ("arlif", _inverts_box_width, "arlif")])  # fmt: skip
+def test_kernels_that_mishandle_a_constant_at_its_default_fail(monkeypatch, family, mutate, variant):
+    """Thresholds and surrogate widths are not left at 1, where such kernels would give the right numbers."""
+    monkeypatch.setitem(backends._FUSED[family], "cpu", mutate(backends.get_fused(family, "cpu")))
+    report = selftest.run_selftest("cpu", quick=True, neurons=[variant], backends=["cpu"], dtypes=["float32"],
+                                   compile_check=False)  # fmt: skip
+    assert not report.ok and {r.neuron for r in report.failed} == {variant}
+
+
 @pytest.mark.skipif("cpu" not in available_backends("lif", "cpu"), reason="fused CPU kernels unavailable")
 def test_a_wrong_spike_makes_the_cli_exit_1_with_a_clear_table(monkeypatch, capsys, tmp_path):
     right = backends.get_fused("lif", "cpu")

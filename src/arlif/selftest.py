@@ -48,26 +48,33 @@ from .neurons import ARLIF, CLIF, LIF, PLIF, BaseNeuron
 from .ops import backends as _backends
 from .surrogate import SURROGATES, Rectangle, Surrogate, get_surrogate
 
-__all__ = ["VARIANTS", "TOLERANCES", "MARGIN", "Row", "Report", "run_selftest", "format_report", "machine_info"]
+__all__ = ["VARIANTS", "SURROGATE_WIDTHS", "TOLERANCES", "MARGIN", "Row", "Report", "run_selftest", "format_report",
+           "machine_info"]  # fmt: skip
 
-# name -> (fused kernel family, maker). Parameters and constants are set away from the defaults, so that a
-# kernel that ignored one (or read another's) would show.
+# name -> (fused kernel family, maker). Parameters and constants (thresholds and leaks included) are set away
+# from the defaults, so that a kernel that ignored one, or read another's, would show.
 VARIANTS: dict[str, tuple[str, Callable[..., BaseNeuron]]] = {
-    "arlif": ("arlif", lambda **kw: ARLIF(init_a=0.4, init_c=-0.8, **kw)),
+    "arlif": ("arlif", lambda **kw: ARLIF(init_a=0.4, init_c=-0.8, decay=0.6, v_threshold=1.2, **kw)),
     "arlif_no_threshold_adjust": (
         "arlif",
         lambda **kw: ARLIF(init_c=1.3, decay=0.3, v_threshold=0.8, threshold_adjust=False, **kw),
     ),
-    "arlif_no_adaptive_reset": ("arlif", lambda **kw: ARLIF(init_a=-0.7, adaptive_reset=False, **kw)),
+    "arlif_no_adaptive_reset": (
+        "arlif",
+        lambda **kw: ARLIF(init_a=-0.7, decay=0.4, v_threshold=1.1, adaptive_reset=False, **kw),
+    ),
     "arlif_no_carry_memory": (
         "arlif",
-        lambda **kw: ARLIF(init_a=0.4, init_c=-0.8, decay=0.2, carry_memory=False, **kw),
+        lambda **kw: ARLIF(init_a=0.4, init_c=-0.8, decay=0.2, v_threshold=0.9, carry_memory=False, **kw),
     ),
-    "lif_soft": ("lif", lambda **kw: LIF(v_threshold=0.9, **kw)),
-    "lif_hard": ("lif", lambda **kw: LIF(reset="hard", decay=0.7, **kw)),
-    "plif": ("plif", lambda **kw: PLIF(init_w=0.3, **kw)),
-    "clif": ("clif", lambda **kw: CLIF(tau=2.5, **kw)),
+    "lif_soft": ("lif", lambda **kw: LIF(decay=0.45, v_threshold=0.9, **kw)),
+    "lif_hard": ("lif", lambda **kw: LIF(reset="hard", decay=0.7, v_threshold=1.15, **kw)),
+    "plif": ("plif", lambda **kw: PLIF(init_w=0.3, v_threshold=0.85, **kw)),
+    "clif": ("clif", lambda **kw: CLIF(tau=2.5, v_threshold=1.1, **kw)),
 }
+# Surrogate widths away from 1, where α and 1/α, α/2 and 1/(2α), α² and α would agree: a kernel that
+# confused them would pass at the defaults.
+SURROGATE_WIDTHS = {"rectangle": 0.8, "triangle": 1.3, "sigmoid": 3.0, "atan": 2.5}
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 # (rtol, atol) by the dtype of the tensor compared, the values of tests/test_fused.py: float32 results as in
@@ -381,15 +388,15 @@ def _check_dtypes(row: Row, where: str, outs: dict, grads: dict, dtype: torch.dt
 
 def _check_case(rows: dict, variant: str, surrogate: str, case: _Case, backends: list[str],
                 dtypes: list[torch.dtype], device: torch.device, seed: int) -> None:  # fmt: skip
-    sg = get_surrogate(surrogate)
-    where = f"{surrogate}, {case.layout} T={case.T} {'x'.join(map(str, case.shape))}"
+    sg = get_surrogate(surrogate, SURROGATE_WIDTHS[surrogate])
+    where = f"{surrogate}({sg.width:g}), {case.layout} T={case.T} {'x'.join(map(str, case.shape))}"
     make = VARIANTS[variant][1]
     for dtype in dtypes:
         dname = str(dtype).replace("torch.", "")
         x = _screened_input(variant, sg, case, dtype, seed)
         chunks = list(x.split(case.T))
         # the truth: the per-step reference in float64, on the CPU, with the parameters of the modules below
-        base = make(surrogate=surrogate, backend="torch", return_state=True)
+        base = make(surrogate=sg, backend="torch", return_state=True)
         ref = copy.deepcopy(base).double()
         out_r, grad_r = _run(ref, chunks, case.layout)
         for backend in backends:
