@@ -541,3 +541,20 @@ def test_negative_exponent_values_reach_the_config_check(capsys):
     """argparse alone reads -1e-4 as an option; the CLI passes it as the value so the range check speaks."""
     assert cli(["train", "--weight-decay", "-1e-4"]) == 2
     assert "config key 'weight_decay' must be >= 0" in capsys.readouterr().err
+
+
+def test_exponent_numbers_inside_nested_options(tmp_path):
+    """1e-4 without a dot is a number in a config file, on the command line, and in configs saved before
+    the loader read it so (run folders and checkpoints hold the text)."""
+    path = tmp_path / "c.yaml"
+    path.write_text("lr: 1e-1\nneuron_kwargs: {decay: 5e-1, init_a: 1e-2}\n")
+    cfg = load_config(path)
+    assert cfg.lr == 0.1 and cfg.neuron_kwargs == {"decay": 0.5, "init_a": 0.01}
+    from arlif.train.config import from_dict, parse_value
+
+    assert parse_value("{decay: 2e-1}") == {"decay": 0.2} and parse_value("3E2") == 300.0
+    old = from_dict({"neuron_kwargs": {"decay": "5e-1", "surrogate": "atan"}, "dataset_options": {"x": ["1e3"]}})
+    assert old.neuron_kwargs == {"decay": 0.5, "surrogate": "atan"} and old.dataset_options == {"x": [1000.0]}
+    from arlif.neurons import neuron_factory
+
+    assert neuron_factory(cfg.neuron, **cfg.neuron_kwargs)().decay == 0.5

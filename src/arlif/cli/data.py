@@ -90,16 +90,15 @@ def _common(p) -> None:
 
 
 def _options(pairs: list[str]) -> dict:
-    import yaml
-
     from ..errors import DataError
+    from ..train.config import load_yaml  # the config files' reading of values (1e-4 is a number)
 
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise DataError(f"option {pair!r} is not KEY=VALUE")
-        out[key.strip()] = yaml.safe_load(value)
+        out[key.strip()] = load_yaml(value)
     return out
 
 

@@ -94,6 +94,31 @@ CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 _EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
+class YAMLLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, also reading ``1e-4`` (no dot) as a float, as YAML 1.2 does: PyYAML follows
+    YAML 1.1 and gives the text '1e-4', which people write for learning rates and neuron constants alike."""
+
+
+YAMLLoader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(f"^{_EXPONENT_FLOAT.pattern}$"),
+                                 list("-+0123456789."))  # fmt: skip
+
+
+def load_yaml(text: str):
+    return yaml.load(text, Loader=YAMLLoader)
+
+
+def _numbers_in(value):
+    """Exponent text inside nested options (``neuron_kwargs: {decay: 5e-1}``) as the float it means: configs
+    saved in run folders and checkpoints before :class:`YAMLLoader` hold such text."""
+    if isinstance(value, dict):
+        return {k: _numbers_in(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers_in(v) for v in value]
+    if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
+        return float(value)
+    return value
+
+
 def _allowed_types(hint) -> tuple[type, ...]:
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         return tuple(t for arg in typing.get_args(hint) for t in _allowed_types(arg))
@@ -112,6 +137,8 @@ def _coerce(key: str, value):
         value = float(value)
     if float in allowed and isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
         value = float(value)  # PyYAML reads 1e-4 (no dot) as text; people write learning rates that way
+    if dict in allowed and isinstance(value, dict):
+        value = _numbers_in(value)
     if not isinstance(value, allowed):
         raise ConfigError(f"config key {key!r} expects {_type_name(allowed)}, got {value!r}")
     if key in CHOICES and value not in CHOICES[key]:
@@ -167,7 +194,7 @@ def resolve_config(spec: str | Path) -> Path:
 def read_yaml_config(path: Path) -> dict:
     """The mapping of a config file, with clear errors for a file that is not one."""
     try:
-        loaded = yaml.safe_load(path.read_text())
+        loaded = load_yaml(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
     except (OSError, UnicodeDecodeError) as exc:
@@ -237,7 +264,7 @@ def validate(cfg: TrainConfig) -> None:
 def parse_value(text: str):
     """Parse a command-line value as YAML would (``0.1`` -> float, ``null`` -> None, ``{a: 1}`` -> dict)."""
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError:
         return text
 
