@@ -70,3 +70,18 @@ def test_version_is_the_packages_and_needs_no_torch():
                                          "with contextlib.redirect_stdout(io.StringIO()):\n"
                                          "    try:\n        arlif.cli.main(['--version'])\n"
                                          "    except SystemExit:\n        pass")  # fmt: skip
+
+
+def test_subpackages_are_attributes_as_before_the_lazy_names():
+    code = (
+        "import arlif, arlif.train\n"
+        "assert callable(arlif.neurons.neuron_factory) and callable(arlif.ops.reference.arlif_step)\n"
+        "assert arlif.train.loss.tet_loss and arlif.train.config.TrainConfig and arlif.train.checkpoint\n"
+        "assert callable(arlif.train.evaluate) and callable(arlif.train.train)\n"
+        "for bad in ('arlif.nothing', 'arlif.train.nothing'):\n"
+        "    mod, _, name = bad.rpartition('.')\n"
+        "    try:\n        getattr(__import__(mod, fromlist=['x']), name)\n"
+        "    except AttributeError:\n        pass\n"
+        "    else:\n        raise SystemExit(bad)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -7,6 +7,7 @@ The public names below are loaded on first use (PEP 562), so ``import arlif`` an
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 __version__ = "0.1.0"
 
@@ -31,8 +32,9 @@ __all__ = [*_LAZY, "surrogate", "__version__"]
 def __getattr__(name: str):
     if name in _LAZY:
         value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    elif name == "surrogate":
-        value = importlib.import_module(".surrogate", __name__)
+    elif importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        # a subpackage reached as an attribute (arlif.neurons, arlif.ops.reference), as when it was imported here
+        value = importlib.import_module(f".{name}", __name__)
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value  # later look-ups skip this function

@@ -7,6 +7,7 @@ importing torch.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 
 _LAZY = {
     "TrainConfig": "config",
@@ -25,9 +26,12 @@ __all__ = list(_LAZY)
 
 
 def __getattr__(name: str):
-    if name not in _LAZY:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    elif importlib.util.find_spec(f"{__name__}.{name}") is not None:  # a submodule (arlif.train.loss)
+        value = importlib.import_module(f".{name}", __name__)
+    else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     globals()[name] = value
     return value
 
