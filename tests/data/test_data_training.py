@@ -69,3 +69,26 @@ def test_train_on_corrupt_recordings_stops_before_the_run_folder_or_skips_them(t
     assert rows == {("train", str(bad[0]), "1"), ("test", str(bad[1]), "1")}
     assert json.loads((out / "summary.json").read_text())["skipped_recordings"] == 2
     assert "skip_corrupt: true" in (out / "config.yaml").read_text()
+
+
+def test_resume_onto_corrupt_recordings_names_a_command_that_works(tmp_path, capsys):
+    """A resumed run cannot change its dataset_options; the hint says how to start a new run instead."""
+    root = tmp_path / "data"
+    write_cifar10dvs(root, indices=(0, 100), n_events=6)
+    out = tmp_path / "run"
+    args = ["train", "--dataset", "cifar10dvs", "--data-root", str(root), "--model", "vggsnn", "--model-kwargs",
+            TINY["vggsnn"], "--T", "2", "--epochs", "1", "--batch-size", "4", "--out", str(out),
+            "--tensorboard", "false", "--dataset-options", "{size: 32}"]  # fmt: skip
+    assert cli(args) == 0
+    bad = root / "cat" / "cifar10_cat_100.aedat"
+    bad.write_bytes(bad.read_bytes()[:-3])
+    capsys.readouterr()
+    assert cli(["train", "--resume", str(out), "--epochs", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "was not created" not in err
+    options = "{size: 32, skip_corrupt: true}"
+    assert f"arlif train --config {out}/config.yaml --out NEW_FOLDER --dataset-options '{options}'" in err
+    new = tmp_path / "new"  # the command the hint names, run
+    assert cli(["train", "--config", f"{out}/config.yaml", "--out", str(new), "--dataset-options", options,
+                "--tensorboard", "false"]) == 0  # fmt: skip
+    assert (new / "skipped_recordings.txt").is_file()

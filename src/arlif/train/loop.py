@@ -118,7 +118,7 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm, verbose:
     try:
         train_set, test_set, info = build_datasets(cfg.dataset, cfg.data_root, cfg.T, **cfg.dataset_options)
     except CorruptDatasetError as exc:  # before the run folder is made: name the exact flag that skips them
-        raise exc.with_hint(_skip_corrupt_hint(cfg)) from None
+        raise exc.with_hint(_skip_corrupt_hint(cfg, resuming=ckpt is not None)) from None
     # (split, recording, problem, samples) of the recordings a DVS set left out with skip_corrupt
     splits = (("train", train_set), ("test", test_set))
     skipped = [(split, *entry) for split, ds in splits for entry in getattr(ds, "skipped", ())]
@@ -317,10 +317,16 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, tqdm, verbose:
 SKIPPED_FILE = "skipped_recordings.txt"
 
 
-def _skip_corrupt_hint(cfg: TrainConfig) -> str:
+def _skip_corrupt_hint(cfg: TrainConfig, resuming: bool = False) -> str:
     import yaml
 
     options = yaml.safe_dump({**cfg.dataset_options, "skip_corrupt": True}, default_flow_style=True).strip()
+    if resuming:  # a resumed run keeps its data (dataset_options cannot change), so skipping means a new run
+        return (
+            "Replace them (a download or copy cut short?) and resume again, or start a new run without them: "
+            f"arlif train --config {cfg.out}/config.yaml --out NEW_FOLDER --dataset-options '{options}'. "
+            "'arlif data prepare' parses every recording and lists all bad ones."
+        )
     return (
         "Replace them (a download or copy cut short?), or train without them: add skip_corrupt: true to the "
         f"config's dataset_options, or on the command line --dataset-options '{options}' (this replaces the "
