@@ -85,3 +85,12 @@ def test_subpackages_are_attributes_as_before_the_lazy_names():
         "    else:\n        raise SystemExit(bad)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_list_configs_imports_no_torch():
+    code = (
+        "import contextlib, io\nfrom arlif.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['train', '--list-configs']) == 0"
+    )
+    assert "torch" not in _modules_after(code)

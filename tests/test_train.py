@@ -558,3 +558,16 @@ def test_exponent_numbers_inside_nested_options(tmp_path):
     from arlif.neurons import neuron_factory
 
     assert neuron_factory(cfg.neuron, **cfg.neuron_kwargs)().decay == 0.5
+
+
+def test_config_paths_that_are_not_recipes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config("./cifar100_resnet18_t8_mine.yaml")
+    with pytest.raises(ConfigError, match="shipped recipe of that name is --config cifar100_resnet18_t8"):
+        load_config("./cifar100_resnet18_t8.yaml")  # a path, even where a recipe has the name
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(ConfigError, match="is a folder"):
+        load_config("folder")
+    with pytest.raises(ConfigError, match="reference_acc"):
+        load_config(None, {"reference_acc": {"best": 90.0}})  # both numbers, or none

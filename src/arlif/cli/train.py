@@ -76,11 +76,11 @@ def list_configs() -> str:
 
 
 def run(args) -> int:
-    from arlif.train import load_config, train
-
-    if args.list_configs:
+    if args.list_configs:  # needs no torch
         print(list_configs())
         return 0
+    from arlif.train import load_config, train
+
     overrides = overrides_from(args)
     if args.resume:
         if args.config:

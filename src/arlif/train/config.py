@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 import re
 import types
 import typing
@@ -174,9 +175,11 @@ def resolve_config(spec: str | Path) -> Path:
     path = Path(spec)
     if path.is_file():
         return path
+    if path.is_dir():
+        raise ConfigError(f"config {spec} is a folder; give a YAML file or a shipped recipe's name")
     names = config_names()
     stem = path.name[: -len(".yaml")] if path.name.endswith(".yaml") else path.name
-    bare = path.parent == Path(".")
+    bare = "/" not in str(spec) and os.sep not in str(spec)  # ./NAME.yaml is a path, NAME a recipe
     if bare and stem in names:
         return CONFIG_DIR / f"{stem}.yaml"
     if stem in names:  # e.g. the old configs/NAME.yaml of a checkout: name the shipped recipe, don't guess
@@ -255,7 +258,7 @@ def validate(cfg: TrainConfig) -> None:
             raise ConfigError(f"config key {key!r} must be {allowed}, got {value}")
     ref = cfg.reference_acc
     if ref is not None and (
-        set(ref) - {"best", "final"}
+        set(ref) != {"best", "final"}
         or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in ref.values())
     ):
         raise ConfigError(f"config key 'reference_acc' must be {{best: %, final: %}} (numbers), got {ref!r}")
