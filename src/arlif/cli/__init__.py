@@ -16,7 +16,7 @@ from ..errors import ArlifError
 COMMANDS = ["train", "eval", "energy", "plot", "ablate", "data", "bench", "info", "selftest"]
 
 EPILOG = """examples:
-  arlif train                     offline demo: AR-LIF on scikit-learn digits, CPU, a few minutes
+  arlif train                     offline demo: AR-LIF on scikit-learn digits, CPU, under a minute
   arlif train --config cifar10_resnet18_t4 --data-root /data/cifar
   arlif eval runs/RUN/best.pt      accuracy, firing rates and throughput of a checkpoint
   arlif energy runs/RUN/best.pt    per-layer MACs, SOPs, energy and neuron-update cost
