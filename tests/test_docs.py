@@ -64,11 +64,13 @@ def anchors(md: Path) -> set[str]:
 
 
 def broken_links(md: Path, root: Path = ROOT) -> list[str]:
-    """The relative links of ``md`` whose file, or whose heading in a Markdown file, does not exist."""
+    """The links of ``md`` that leave the repository (the docs link only to its own files: a clone must be
+    complete without the network), or whose file, or heading in a Markdown file, does not exist."""
     text = CODE_SPAN.sub("", FENCE.sub("", md.read_text(encoding="utf-8")))
     problems = []
     for target in LINK.findall(text):
         if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I):  # http:, https:, mailto:
+            problems.append(f"{md.relative_to(root)}: link outside the repository: {target}")
             continue
         path, _, anchor = target.partition("#")
         dest = (md.parent / path).resolve() if path else md
@@ -136,7 +138,7 @@ def test_slug_follows_github():
         ("[a](other.md#second-part)", None),
         ("[a](other.md#part-1)", None),
         ("[a](#top)", None),
-        ("[a](https://example.org/missing)", None),
+        ("[a](https://example.org/page)", "outside the repository"),
         ("[a](missing.md)", "missing"),
         ("[a](other.md#nowhere)", "no heading #nowhere"),
         ("[a](#nowhere)", "no heading #nowhere"),
