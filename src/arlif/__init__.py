@@ -6,8 +6,7 @@ The public names below are loaded on first use (PEP 562), so ``import arlif`` an
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
+from ._lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -29,17 +28,4 @@ _LAZY = {
 __all__ = [*_LAZY, "surrogate", "__version__"]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    elif importlib.util.find_spec(f"{__name__}.{name}") is not None:
-        # a subpackage reached as an attribute (arlif.neurons, arlif.ops.reference), as when it was imported here
-        value = importlib.import_module(f".{name}", __name__)
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals(), __all__)
