@@ -145,10 +145,14 @@ def setup_text(base: TrainConfig, seeds: list[int]) -> str:
     )
 
 
+def _table_head(head: list[str]) -> list[str]:
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+
 def markdown_table(rows: list[dict], base: TrainConfig, seeds: list[int]) -> str:
     per_variant, paired = statistics_of(rows)
     head = ["neuron", "seeds", *(h for h, _ in METRICS.values()), "neuron-update ops / sample", "wall (s / run)"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = _table_head(head)
     for variant, label in VARIANTS.items():
         s = per_variant.get(variant)
         if s is None:
@@ -169,7 +173,7 @@ def markdown_table(rows: list[dict], base: TrainConfig, seeds: list[int]) -> str
     if paired:
         phead = ["AR-LIF − variant", "shared seeds", *(h for h, _ in PAIRED.values())]
         lines += ["", "Paired differences, AR-LIF minus each variant, over the seeds both ran:", ""]
-        lines += ["| " + " | ".join(phead) + " |", "|" + "---|" * len(phead)]
+        lines += _table_head(phead)
         for variant, label in VARIANTS.items():
             d = paired.get(variant)
             if d is None:
