@@ -18,8 +18,8 @@ import time
 import torch
 
 from arlif import reset_net, set_backend
+from arlif.bench import SavedBytes
 from arlif.models import create_model
-from arlif.ops.bench import SavedBytes
 from arlif.train import tet_loss
 
 

@@ -49,7 +49,7 @@ def test_bench_counts_page_faults_and_steadies_the_heap(tmp_path, capsys):
     import pytest
     import torch
 
-    from arlif.ops import bench
+    from arlif import bench
 
     if bench.resource is None:
         pytest.skip("no page-fault counter on this platform")
@@ -76,7 +76,7 @@ def test_bench_counts_page_faults_and_steadies_the_heap(tmp_path, capsys):
 
 
 def test_steady_heap_without_glibc_is_a_clear_error(monkeypatch, capsys):
-    from arlif.ops import bench
+    from arlif import bench
 
     monkeypatch.setattr(bench, "steady_heap", lambda: False)
     args = ["bench", "--neurons", "lif", "--backends", "cpu", "--shape", "2", "--T", "2", "--steady-heap"]
@@ -84,10 +84,12 @@ def test_steady_heap_without_glibc_is_a_clear_error(monkeypatch, capsys):
     assert "--steady-heap needs glibc" in capsys.readouterr().err
 
 
-def test_cli_lists_match_the_benchmark():
-    """The CLI spells the neuron and dtype names out (so --help needs no torch); they must be the bench's."""
+def test_cli_dtypes_match_the_benchmark_and_neurons_come_from_the_registry():
+    """The CLI spells the dtype names out (so --help needs no torch); they must be the bench's. The default
+    neurons are the registry's benchmark set: one name per kernel configuration, aliases included."""
+    from arlif import bench
     from arlif.cli import bench as cli_bench
-    from arlif.ops import bench
+    from arlif.neurons.registry import bench_entries
 
-    assert cli_bench.NEURONS == bench.NEURONS
     assert sorted(cli_bench.DTYPES) == sorted(bench.DTYPES)
+    assert bench.default_neurons() == [e.name for e in bench_entries()] == ["arlif", "lif", "lif_hard", "plif", "clif"]

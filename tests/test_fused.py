@@ -202,7 +202,7 @@ def test_autocast_bf16_on_cpu():
 def test_saved_bytes_per_element():
     """A fused neuron at rest keeps x only for backward: 4 bytes per element (float32; plus its scalar
     parameters, 8 bytes in all)."""
-    from arlif.ops.bench import saved_bytes_per_element
+    from arlif.bench import saved_bytes_per_element
 
     kw = dict(shape=(4, 64), T=8, dtype=torch.float32, device="cpu")
     for neuron in ("arlif", "lif", "plif", "clif"):
@@ -214,7 +214,7 @@ def test_saved_bytes_per_element():
 def test_initial_state_is_kept_for_backward_only_when_there_is_one(backend):
     """After reset() the modules pass no state tensor (x alone is saved: 4 B/element); a chunk that continues
     from a carried state keeps that state too (x + V + m: 4 + 8/T B/element)."""
-    from arlif.ops.bench import SavedBytes
+    from arlif.bench import SavedBytes
 
     mod = ARLIF(init_a=0.4, init_c=-0.8, backend=backend)
     x = _inputs([4, 16], 8, torch.float32, seed=3)[0].requires_grad_()

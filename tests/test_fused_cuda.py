@@ -79,6 +79,6 @@ def test_triton_cuda_opcheck():
 
 
 def test_triton_cuda_saved_bytes():
-    from arlif.ops.bench import saved_bytes_per_element
+    from arlif.bench import saved_bytes_per_element
 
     assert saved_bytes_per_element("arlif", "triton", (8, 256), 8, torch.float32, DEV) <= 4.001

@@ -11,6 +11,7 @@ import torch
 
 from arlif import selftest
 from arlif.cli import main
+from arlif.neurons import get_neuron
 from arlif.ops import backends
 from arlif.ops.backends import available_backends
 from arlif.surrogate import get_surrogate
@@ -38,8 +39,8 @@ def test_quick_selftest_passes_on_cpu_and_writes_json(tmp_path, capsys, monkeypa
     assert data["ok"] is True and data["device"] == "cpu" and data["settings"]["quick"] is True
     assert data["machine"]["torch"] == torch.__version__ and data["machine"]["cpu"]
     parity = {(r["neuron"], r["backend"], r["dtype"]) for r in data["rows"] if r["check"] == "parity"}
-    want = {(v, b, d) for v, (kind, _) in selftest.VARIANTS.items() for b in available_backends(kind, "cpu")
-            for d in ("float32", "bfloat16")}  # fmt: skip
+    kinds = {v: get_neuron(v).cls.neuron_kind for v in selftest.variants()}
+    want = {(v, b, d) for v, k in kinds.items() for b in available_backends(k, "cpu") for d in ("float32", "bfloat16")}
     assert parity == want and ("lif_hard", "torch", "float32") in parity
     assert all(r["ok"] and r["cases"] >= 1 and r["ratio"] <= 1 for r in data["rows"])
     compiled = [r for r in data["rows"] if r["check"] == "compile"]
@@ -73,7 +74,8 @@ def test_a_wrong_gradient_fails_exactly_that_neuron_and_backend(monkeypatch):
     report = selftest.run_selftest("cpu", quick=True, backends=["cpu", "torch"], compile_check=False)
     failed = {(r.neuron, r.backend, r.dtype) for r in report.failed}
     assert failed == {("plif", "cpu", "float32"), ("plif", "cpu", "bfloat16")}
-    assert not report.ok and len(report.rows) == len(selftest.VARIANTS) * 2 * 2
+    with_cpu = [v for v in selftest.variants() if "cpu" in backends.fused_backends(get_neuron(v).cls.neuron_kind)]
+    assert not report.ok and len(report.rows) == len(with_cpu) * 2 * 2
     for row in report.failed:
         assert row.worst.startswith("grad x") and row.ratio > 1
         assert all("grad x" in f for f in row.failures)
@@ -190,10 +192,19 @@ def test_bad_names_are_clear_errors(capsys, monkeypatch):
         assert msg in capsys.readouterr().err, args
 
 
-def test_cli_lists_the_library_variants():
-    from arlif.cli import selftest as cli
+def test_every_registered_neuron_is_checked_with_its_check_options():
+    """The variants are the registry's names (aliases once), each made with the entry's ``check`` options."""
+    from arlif.neurons import neuron_entries
 
-    assert cli.NEURONS == tuple(selftest.VARIANTS)
+    makers = selftest.variants()
+    assert list(makers) == [e.name for e in neuron_entries()] and "lif" not in makers
+    for e in neuron_entries():
+        mod = makers[e.name](backend="torch")
+        assert type(mod) is e.cls
+        for key, value in e.check.items():  # init_a=0.4 sets the parameter a; decay=0.6 the constant decay
+            got = torch.as_tensor(getattr(mod, key.removeprefix("init_"))).detach()
+            assert float(got) == pytest.approx(value), (e.name, key)
+        assert e.check or not e.cls.neuron_kind, f"{e.name}: fused kernels are checked with default constants"
 
 
 def test_tolerances_are_the_test_suites():

@@ -44,34 +44,22 @@ import torch
 from torch import nn
 
 from .errors import ArlifError
-from .neurons import ARLIF, CLIF, LIF, PLIF, BaseNeuron
+from .neurons import BaseNeuron, get_neuron, neuron_entries, neuron_factory
 from .ops import backends as _backends
 from .surrogate import SURROGATES, Rectangle, Surrogate, get_surrogate
 
-__all__ = ["VARIANTS", "SURROGATE_WIDTHS", "TOLERANCES", "MARGIN", "Row", "Report", "run_selftest", "format_report",
+__all__ = ["variants", "SURROGATE_WIDTHS", "TOLERANCES", "MARGIN", "Row", "Report", "run_selftest", "format_report",
            "machine_info"]  # fmt: skip
 
-# name -> (fused kernel family, maker). Parameters and constants (thresholds and leaks included) are set away
-# from the defaults, so that a kernel that ignored one, or read another's, would show.
-VARIANTS: dict[str, tuple[str, Callable[..., BaseNeuron]]] = {
-    "arlif": ("arlif", lambda **kw: ARLIF(init_a=0.4, init_c=-0.8, decay=0.6, v_threshold=1.2, **kw)),
-    "arlif_no_threshold_adjust": (
-        "arlif",
-        lambda **kw: ARLIF(init_c=1.3, decay=0.3, v_threshold=0.8, threshold_adjust=False, **kw),
-    ),
-    "arlif_no_adaptive_reset": (
-        "arlif",
-        lambda **kw: ARLIF(init_a=-0.7, decay=0.4, v_threshold=1.1, adaptive_reset=False, **kw),
-    ),
-    "arlif_no_carry_memory": (
-        "arlif",
-        lambda **kw: ARLIF(init_a=0.4, init_c=-0.8, decay=0.2, v_threshold=0.9, carry_memory=False, **kw),
-    ),
-    "lif_soft": ("lif", lambda **kw: LIF(decay=0.45, v_threshold=0.9, **kw)),
-    "lif_hard": ("lif", lambda **kw: LIF(reset="hard", decay=0.7, v_threshold=1.15, **kw)),
-    "plif": ("plif", lambda **kw: PLIF(init_w=0.3, v_threshold=0.85, **kw)),
-    "clif": ("clif", lambda **kw: CLIF(tau=2.5, v_threshold=1.1, **kw)),
-}
+
+
+def variants() -> dict[str, Callable[..., BaseNeuron]]:
+    """name -> maker of every registered neuron (aliases once). Each is built with its registry entry's
+    ``check`` options: parameters and constants (thresholds and leaks included) away from the defaults, so
+    that a kernel that ignored one, or read another's, would show."""
+    return {e.name: (lambda e=e, **kw: e.make(**{**e.check, **kw})) for e in neuron_entries()}
+
+
 # Surrogate widths away from 1, where α and 1/α, α/2 and 1/(2α), α² and α would agree: a kernel that
 # confused them would pass at the defaults.
 SURROGATE_WIDTHS = {"rectangle": 0.8, "triangle": 1.3, "sigmoid": 3.0, "atan": 2.5}
@@ -227,7 +215,7 @@ def _cases(variant: str, surrogate: str, seed: int, quick: bool) -> list[tuple[_
         # every other column of [T, 3, 866]: strided, and 1299 neurons span several blocks of every kernel
         _Case("sliced", 4, (3, 433)),
     ]
-    v, s = list(VARIANTS).index(variant), list(SURROGATES).index(surrogate)
+    v, s = list(variants()).index(variant), list(SURROGATES).index(surrogate)
     if not quick:
         return [(c, (v + s + i) % len(cases) == 0) for i, c in enumerate(cases)]
     # one layout per surrogate, rotating, so that over the variants every surrogate meets every layout
@@ -254,17 +242,17 @@ class _RecordingSurrogate(Rectangle):
 def _near_jumps(variant: str, surrogate: Surrogate, x: torch.Tensor) -> torch.Tensor:
     """Per neuron (mask over the per-step shape): whether its float64 trajectory over all of ``x`` comes
     within MARGIN of a discontinuity of the dynamics or of their derivative."""
-    mod = VARIANTS[variant][1](backend="torch", store_state=True).double()
+    mod = variants()[variant](backend="torch", return_state=True).double()
     rec = _RecordingSurrogate()
     mod.surrogate = rec
     with torch.no_grad():
-        mod(x)
+        _, states = mod(x)
     u = torch.stack(rec.us)
     near = u.abs() < MARGIN  # the threshold: the spike itself
     if surrogate.kind == "rectangle":  # dS/du jumps from 1/α to 0 at |u| = α/2
         near |= (u.abs() - surrogate.width / 2).abs() < MARGIN
-    if isinstance(mod, ARLIF) and mod.adaptive_reset and mod.carry_memory:  # m's leak is g or 1-g by sign(m)
-        near |= mod.m_seq.abs() < MARGIN
+    for name in mod.switching_states():  # e.g. AR-LIF's memory leaks by g or 1 - g by the sign of m
+        near |= getattr(states, name).abs() < MARGIN
     return near.any(0)
 
 
@@ -305,6 +293,9 @@ def _weights(t: torch.Tensor, k: int) -> torch.Tensor:
 
 
 # ---- one case ---------------------------------------------------------------------------------------------
+_SEQ_WEIGHTS = (7, 2, 3, 11)  # weight patterns of the state sequences in the loss, by field
+
+
 def _run(mod: BaseNeuron, chunks: Sequence[torch.Tensor], layout: str):
     """Feed ``chunks`` without a reset and backpropagate a float64 loss on spikes, state sequences and the
     final state. Returns (outputs, gradients), each a dict name -> tensor (gradient None where none)."""
@@ -319,11 +310,10 @@ def _run(mod: BaseNeuron, chunks: Sequence[torch.Tensor], layout: str):
         spikes, state = mod(view)
         outs[f"spikes (chunk {i})"] = spikes
         loss = loss + (spikes.double() * _weights(spikes, 5)).sum()
-        outs[f"v_seq (chunk {i})"] = state.v
-        loss = loss + 0.25 * (state.v.double() * _weights(state.v, 7)).sum()
-        if state.m is not None:
-            outs[f"m_seq (chunk {i})"] = state.m
-            loss = loss + 0.125 * (state.m.double() * _weights(state.m, 2)).sum()
+        for k, (name, seq) in enumerate(zip(state._fields, state)):
+            if seq is not None:  # a field the neuron does not carry is None
+                outs[f"{name}_seq (chunk {i})"] = seq
+                loss = loss + 0.25 * 0.5**k * (seq.double() * _weights(seq, _SEQ_WEIGHTS[k % 4])).sum()
         for name in mod.state_names:
             st = getattr(mod, name)
             if isinstance(st, torch.Tensor):
@@ -336,9 +326,11 @@ def _run(mod: BaseNeuron, chunks: Sequence[torch.Tensor], layout: str):
                     st.retain_grad()
                     setattr(mod, name, st)
                     carried.append((f"grad {name}0 (chunk {i + 1})", st))
+    # the final states: the potential squared, the others as they are
     loss = loss + 0.5 * (mod.v.double() ** 2).sum()
-    if isinstance(getattr(mod, "m", None), torch.Tensor):
-        loss = loss + 0.5 * mod.m.double().sum()
+    for name in mod.state_names[1:]:
+        if isinstance(getattr(mod, name), torch.Tensor):
+            loss = loss + 0.5 * getattr(mod, name).double().sum()
     loss.backward()
     for i, leaf in enumerate(leaves, 1):
         grads[f"grad x (chunk {i})"] = leaf.grad
@@ -390,7 +382,7 @@ def _check_case(rows: dict, variant: str, surrogate: str, case: _Case, backends:
                 dtypes: list[torch.dtype], device: torch.device, seed: int) -> None:  # fmt: skip
     sg = get_surrogate(surrogate, SURROGATE_WIDTHS[surrogate])
     where = f"{surrogate}({sg.width:g}), {case.layout} T={case.T} {'x'.join(map(str, case.shape))}"
-    make = VARIANTS[variant][1]
+    make = variants()[variant]
     for dtype in dtypes:
         dname = str(dtype).replace("torch.", "")
         x = _screened_input(variant, sg, case, dtype, seed)
@@ -427,7 +419,7 @@ class _TinyNet(nn.Module):
     def __init__(self, backend: str):
         super().__init__()
         self.fc1 = nn.Linear(8, 16)
-        self.spike = ARLIF(init_a=0.3, init_c=-0.8, backend=backend)
+        self.spike = neuron_factory("arlif", init_a=0.3, init_c=-0.8, backend=backend)()
         self.fc2 = nn.Linear(16, 3)
 
     def forward(self, x):  # [T, B, 8] -> [B, 3]
@@ -436,7 +428,7 @@ class _TinyNet(nn.Module):
 
 
 def _compile_check(device: torch.device, backend: str, compiler: str) -> Row:
-    """One SGD step of a Linear-ARLIF-Linear model compiled with ``fullgraph=True`` against eager.
+    """One SGD step of a Linear, AR-LIF, Linear model compiled with ``fullgraph=True`` against eager.
 
     The first layer's input, weights and bias are small multiples of 1/16 and 1/8, so its output is exact
     in float32 in any summation order: both runs feed the neuron the same bits and fire the same spikes,
@@ -528,7 +520,7 @@ def run_selftest(
     ``quick``: one input layout per neuron × surrogate instead of all four, and the compiled step with
     torch's ``aot_eager`` backend (traces the model and its backward the same way, without generating
     code: inductor's first compile takes ~20 s on a small CPU) instead of the default ``inductor``.
-    ``neurons``, ``backends``, ``dtypes``: restrict the check (names of :data:`VARIANTS`, ``torch``/``cpu``/
+    ``neurons``, ``backends``, ``dtypes``: restrict the check (registered neuron names, ``torch``/``cpu``/
     ``triton``, ``float32``/``bfloat16``/``float16``); by default every backend available here, and float32
     and bfloat16 (plus float16 on CUDA), the half dtypes on a rotation of the cases (:func:`_cases`) unless
     they are asked for without float32. Triton runs on CPU tensors only under ``TRITON_INTERPRET=1`` (its
@@ -537,32 +529,43 @@ def run_selftest(
     """
     t0 = time.perf_counter()
     dev = _device(device)
-    variants = _pick("neuron(s)", neurons, list(VARIANTS)) or list(VARIANTS)
+    makers = variants()
+    names = _pick("neuron(s)", neurons, list(makers)) or list(makers)
     dnames = _pick("dtype(s)", dtypes, list(DTYPES)) or (
         ["float32", "bfloat16", "float16"] if dev.type == "cuda" else ["float32", "bfloat16"]
     )
     asked = _pick("backend(s)", backends, ["torch", "cpu", "triton"])
     skipped: list[str] = []
     chosen: dict[str, list[str]] = {}  # variant -> backends to check
-    for v in variants:
-        kind = VARIANTS[v][0]
+    for v in names:
+        kind = get_neuron(v).cls.neuron_kind
         here = _backends.available_backends(kind, dev)
+        fused = _backends.fused_backends(kind)
         if asked is None:
             chosen[v] = here
-            for b in ("triton", "cpu"):
+            for b in fused:  # a neuron with only its reference has nothing to skip
                 if b not in here and not (b == "cpu" and dev.type == "cuda"):
                     note = f"{b} on {dev.type}: {_backends._why_unavailable(kind, b, dev)}"
                     if note not in skipped:
                         skipped.append(note)
         else:
+            chosen[v] = []
             for b in asked:
-                if b not in here:
+                if b != "torch" and b not in fused:  # this neuron has no such kernels: nothing to check
+                    note = f"{b} for {v}: it has no fused {b} implementation"
+                    if note not in skipped:
+                        skipped.append(note)
+                elif b not in here:
                     raise ArlifError(f"backend {b!r} cannot run {kind} on {dev}: "
                                      f"{_backends._why_unavailable(kind, b, dev)}; available here: {here}")  # fmt: skip
-            chosen[v] = list(asked)
+                else:
+                    chosen[v].append(b)
+    names = [v for v in names if chosen[v]]
+    if not names:
+        raise ArlifError(f"none of the neurons asked for has a {'/'.join(asked or [])} backend to check")
     tdtypes = [DTYPES[d] for d in dnames]
     rows: dict[tuple[str, str, str], Row] = {}
-    for v in variants:
+    for v in names:
         for b in chosen[v]:
             for d in dnames:
                 rows[(v, b, d)] = Row("parity", v, b, d)
@@ -570,7 +573,7 @@ def run_selftest(
     half = [d for d in tdtypes if d != torch.float32]
     full = [d for d in tdtypes if d == torch.float32] or half
     work = [(v, s, c, full + [d for d in half if d not in full] * in_half)
-            for v in variants for s in SURROGATES for c, in_half in _cases(v, s, seed, quick)]  # fmt: skip
+            for v in names for s in SURROGATES for c, in_half in _cases(v, s, seed, quick)]  # fmt: skip
     from tqdm import tqdm
 
     # a bar on a terminal; in a log (CI, a GPU job under `timeout`), one line per neuron as it finishes
@@ -590,7 +593,7 @@ def run_selftest(
                 t_v = time.perf_counter()
         out = list(rows.values())
         if compile_check:
-            # the model's ARLIF runs the device's fused backend (of those asked for), as backend="auto" would
+            # the model's AR-LIF layer runs the device's fused backend (of those asked for), as backend="auto" would
             here = _backends.available_backends("arlif", dev)
             fused = [b for b in (asked or here) if b != "torch" and b in here] or ["torch"]
             compiler = "aot_eager" if quick else "inductor"
@@ -605,8 +608,8 @@ def run_selftest(
                 say(f"compiled training step: {'ok' if out[-1].ok else 'FAIL'} ({time.perf_counter() - t_c:.1f} s)")
     finally:
         bar.close()
-    settings = dict(quick=quick, seed=seed, neurons=variants, dtypes=dnames, compile_check=compile_check,
-                    backends={v: chosen[v] for v in variants}, margin=MARGIN,
+    settings = dict(quick=quick, seed=seed, neurons=names, dtypes=dnames, compile_check=compile_check,
+                    backends={v: chosen[v] for v in names}, margin=MARGIN,
                     tolerances={str(k).replace("torch.", ""): v for k, v in TOLERANCES.items()},
                     compile_tolerance=COMPILE_TOLERANCE,
                     triton_interpret=os.environ.get("TRITON_INTERPRET") == "1")  # fmt: skip

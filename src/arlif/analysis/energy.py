@@ -17,13 +17,15 @@ Counting convention (documented here and in docs/energy.md):
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..neurons import ARLIF, CLIF, LIF, PLIF, BaseNeuron, reset_net
+from ..neurons import BaseNeuron, reset_net
 from .monitor import FiringRateMonitor
 
 E_MAC_PJ = 4.6
@@ -31,36 +33,15 @@ E_AC_PJ = 0.9
 SYNAPTIC = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 
 
-def neuron_update_ops(neuron: nn.Module) -> dict[str, int]:
-    """Elementwise operations one neuron performs per time step, from its update rule (docs/neurons.md).
+def neuron_update_ops(neuron: nn.Module) -> dict[str, int] | None:
+    """Elementwise operations one neuron performs per time step: ``{"arith": .., "transcendental": ..}``,
+    as the neuron declares them (:meth:`arlif.neurons.BaseNeuron.update_ops`), or ``None`` when it does not.
 
     ``arith`` counts additions, subtractions, multiplications, comparisons and max/min as 1 each;
     ``transcendental`` counts tanh and sigmoid evaluations. Per-layer constants (tanh(a), σ(w), 1/τ) are
-    computed once per layer and not counted. Written out:
-
-    * LIF soft: H = λV + x (2); S = Θ(H − V_th) (2); V = H − S·V_th (2) → 6 arith.
-    * LIF hard: the same with V = H·(1 − S) (2) → 6 arith.
-    * PLIF: H = V·(1 − σ(w)) + x (2); fire (2); soft reset (2) → 6 arith.
-    * CLIF: H (2); m' = m·σ(H/τ) (2 + 1σ); fire (2); m = m' + S (1); V = H − S·(V_th + σ(m)) (3 + 1σ)
-      → 10 arith, 2 transcendental.
-    * AR-LIF: H (2); θ = V_th + tanh(a)·tanh(x) (2 + 1 tanh); fire (2); g = σ(c·x) (1 + 1σ);
-      m' = max(m,0)·g + min(m,0)·(1 − g) (6); m = m' + (2S − 1)·σ(x) (4 + 1σ); V = H − S·(θ + σ(m))
-      (3 + 1σ) → 20 arith, 4 transcendental. Without threshold adjustment: 18 and 3. Without adaptive
-      reset: H, θ, fire, V = H − S·θ → 8 and 1 (6 and 0 with both switches off: a soft LIF). Without a
-      carried memory: m = (2S − 1)·σ(x) (3 + 1σ) → 12 and 3.
+    computed once per layer and not counted. Each neuron's docstring of ``update_ops`` writes its count out.
     """
-    if isinstance(neuron, ARLIF):
-        ta = neuron.threshold_adjust
-        theta = (2, 1) if ta else (0, 0)
-        if not neuron.adaptive_reset:
-            return {"arith": 2 + theta[0] + 2 + 2, "transcendental": theta[1]}
-        memory = (1 + 6 + 4, 2) if neuron.carry_memory else (3, 1)
-        return {"arith": 2 + theta[0] + 2 + memory[0] + 3, "transcendental": theta[1] + memory[1] + 1}
-    if isinstance(neuron, (LIF, PLIF)):
-        return {"arith": 6, "transcendental": 0}
-    if isinstance(neuron, CLIF):
-        return {"arith": 10, "transcendental": 2}
-    raise TypeError(f"no update-cost rule for {type(neuron).__name__}")
+    return neuron.update_ops()
 
 
 @dataclass
@@ -80,7 +61,7 @@ class NeuronLayer:
     neuron: str
     neurons: int  # neurons per sample
     firing_rate: float
-    ops_per_update: dict
+    ops_per_update: dict | None  # None: the neuron declares no update_ops()
     update_ops: float  # arith + transcendental ops per sample over T steps
 
 
@@ -111,9 +92,10 @@ class EnergyReport:
             f"{'neuron layer':<{w}}  {'type':8} {'neurons':>9}  {'rate':>6}  {'ops/update':>10}  {'ops':>12}"
         )
         for N in self.neuron_layers:
-            per = N.ops_per_update["arith"] + N.ops_per_update["transcendental"]
+            ops = N.ops_per_update
+            per = "?" if ops is None else str(ops["arith"] + ops["transcendental"])
             rows.append(
-                f"{N.name:<{w}}  {N.neuron:8} {N.neurons:9d}  {N.firing_rate:6.4f}  {per:10d}  {N.update_ops:12.4g}"
+                f"{N.name:<{w}}  {N.neuron:8} {N.neurons:9d}  {N.firing_rate:6.4f}  {per:>10}  {N.update_ops:12.4g}"
             )
         t = self.totals
         rows += [
@@ -190,14 +172,20 @@ def energy_report(
 
     rates = mon.layer_rates()
     counts = mon.layer_counts()
-    neuron_layers = []
+    neuron_layers, undeclared = [], set()
     for name, mod in model.named_modules():
         if isinstance(mod, BaseNeuron) and name in rates:
             neurons = int(round(counts[name][1] / (T * samples)))
             ops = neuron_update_ops(mod)
-            total = (ops["arith"] + ops["transcendental"]) * neurons * T
-            label = type(mod).__name__ + (f"-{mod.reset_mode}" if isinstance(mod, LIF) else "")
-            neuron_layers.append(NeuronLayer(name, label, neurons, rates[name], ops, float(total)))
+            if ops is None:
+                undeclared.add(type(mod).__name__)
+                total = math.nan
+            else:
+                total = (ops["arith"] + ops["transcendental"]) * neurons * T
+            neuron_layers.append(NeuronLayer(name, mod.short_name(), neurons, rates[name], ops, float(total)))
+    if undeclared:
+        warnings.warn(f"{sorted(undeclared)} declare no update_ops(): their neuron-update operations are "
+                      "reported as nan (see docs/custom_neuron.md)", stacklevel=2)  # fmt: skip
 
     real_macs = sum(L.macs for L in layers if L.input == "real")
     sops = sum(L.sops for L in layers)

@@ -1,9 +1,9 @@
 """PNG plots of runs and models (matplotlib, headless).
 
 * :func:`plot_curves` — loss and accuracy per epoch from a run's ``metrics.jsonl``;
-* :func:`plot_neuron_params` — the learned tanh(a) and c (AR-LIF) or w (PLIF) of every layer per epoch;
+* :func:`plot_neuron_params` — each neuron layer's learned scalars per epoch (as the neuron declares them);
 * :func:`plot_layer_rates` — firing rate per neuron layer (bar chart);
-* :func:`plot_dynamics` — V, m and the effective threshold θ of chosen neurons over T, spikes marked;
+* :func:`plot_dynamics` — V, the other states and the effective threshold θ of chosen neurons over T, spikes marked;
 * :func:`plot_raster` — spike raster (neurons × time) of one layer for one sample;
 * :func:`plot_ablation` — accuracy per neuron variant of an ablation, with 95% intervals over seeds.
 """
@@ -22,8 +22,9 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from ..errors import ArlifError  # noqa: E402
-from ..neurons import ARLIF, BaseNeuron, reset_net  # noqa: E402
+from ..neurons import BaseNeuron, reset_net  # noqa: E402
 from ..neurons.base import output_spikes  # noqa: E402
+from ..neurons.registry import neuron_classes  # noqa: E402
 
 # what every epoch line of metrics.jsonl holds (see arlif.train.loop)
 _METRIC_KEYS = ("epoch", "train_loss", "test_loss", "train_acc", "test_acc")
@@ -102,8 +103,12 @@ def plot_neuron_params(run: str | Path, out: str | Path) -> Path:
     rows = read_metrics(run)
     layers = list(rows[-1].get("neuron_params", {}))
     if not layers:
-        raise ArlifError("this run's neurons have no learnable parameters (LIF or CLIF)")
-    keys = [k for k in ("tanh_a", "c", "w") if any(k in rows[-1]["neuron_params"][n] for n in layers)]
+        raise ArlifError("this run's neurons have no learned scalars (the leaky baselines have none): nothing to plot")
+    labels = {}  # what each neuron class says about its scalars: a label, or None for one not plotted
+    for cls in neuron_classes():
+        labels.update(cls.scalar_labels)
+    seen = dict.fromkeys(k for n in layers for k in rows[-1]["neuron_params"][n])
+    keys = [k for k in seen if labels.get(k, k) is not None]
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 4), squeeze=False)
     ep = [r["epoch"] for r in rows]
     for ax, key in zip(axes[0], keys):
@@ -111,7 +116,7 @@ def plot_neuron_params(run: str | Path, out: str | Path) -> Path:
             vals = [r["neuron_params"].get(name, {}).get(key, float("nan")) for r in rows]
             ax.plot(ep, vals, label=name)
         ax.set_xlabel("epoch")
-        ax.set_ylabel({"tanh_a": "tanh(a)", "c": "c", "w": "w"}[key])
+        ax.set_ylabel(labels.get(key) or key)
     axes[0][-1].legend(fontsize="small", ncol=1 + len(layers) // 10, loc="best")
     fig.suptitle("learned neuron parameters per layer")
     return _save(fig, out)
@@ -129,7 +134,8 @@ def plot_layer_rates(rates: dict[str, float], out: str | Path, title: str = "fir
 @torch.no_grad()
 def record_layer(model: nn.Module, layer: str, x: torch.Tensor) -> dict[str, torch.Tensor]:
     """Run ``model`` on ``x`` ([T, 1, ...], one sample) and return the neuron layer's input ``x``, spikes
-    ``s``, ``v`` (after reset), ``m`` (if any) and effective threshold ``theta``, each ``[T, neurons]``.
+    ``s``, ``v`` (after reset), its other states (``m`` of AR-LIF, ...) and the effective threshold ``theta``
+    (:meth:`arlif.neurons.BaseNeuron.effective_threshold`), each ``[T, neurons]``.
     The layer may run all steps in one call or, inside a recurrence, one step per call."""
     mod = dict(model.named_modules()).get(layer)
     if not isinstance(mod, BaseNeuron):
@@ -138,10 +144,9 @@ def record_layer(model: nn.Module, layer: str, x: torch.Tensor) -> dict[str, tor
     seen, steps = {}, []
 
     def hook(m, args, out):
-        if m.step_mode == "s":  # one step per call: the state after the step is the step's V (and m)
-            state = {"x": args[0], "s": output_spikes(out), "v": m.v}
-            if "m" in m.state_names and isinstance(m.m, torch.Tensor):
-                state["m"] = m.m
+        if m.step_mode == "s":  # one step per call: the state after the step is the step's V (and m, ...)
+            state = {"x": args[0], "s": output_spikes(out)}
+            state.update((n, getattr(m, n)) for n in m.state_names if isinstance(getattr(m, n), torch.Tensor))
             steps.append(state)
         else:
             seen.update(x=args[0], s=output_spikes(out))
@@ -156,13 +161,12 @@ def record_layer(model: nn.Module, layer: str, x: torch.Tensor) -> dict[str, tor
         if steps:
             rec = {k: torch.stack([st[k] for st in steps]) for k in steps[-1]}
         else:
-            rec = {"x": seen["x"], "s": seen["s"], "v": mod.v_seq}
-            if mod.m_seq is not None:
-                rec["m"] = mod.m_seq
-        if isinstance(mod, ARLIF) and mod.threshold_adjust:
-            rec["theta"] = mod.v_threshold + torch.tanh(mod.a) * torch.tanh(rec["x"])
-        else:
-            rec["theta"] = torch.full_like(rec["x"], mod.v_threshold)
+            rec = {"x": seen["x"], "s": seen["s"]}
+            for name in mod.state_type._fields:
+                if getattr(mod, f"{name}_seq") is not None:
+                    rec[name] = getattr(mod, f"{name}_seq")
+        fields = mod.state_type._fields
+        rec["theta"] = mod.effective_threshold(rec["x"], mod.state_type(*(rec.get(f) for f in fields)))
     finally:
         handle.remove()
         mod.store_state = old
@@ -183,8 +187,9 @@ def plot_dynamics(rec: dict, neurons: list[int], out: str | Path, title: str = "
     for ax, n in zip(axes[:, 0], neurons):
         ax.plot(t, rec["v"][:, n], marker="o", label="V (after reset)")
         ax.plot(t, rec["theta"][:, n], ls="--", label="θ (threshold)")
-        if "m" in rec:
-            ax.plot(t, rec["m"][:, n], marker="s", alpha=0.7, label="m (reset memory)")
+        for name in rec:  # the other states the neuron carries (AR-LIF's reset memory m, ...)
+            if name not in ("x", "s", "v", "theta"):
+                ax.plot(t, rec[name][:, n], marker="s", alpha=0.7, label=name)
         fired = [ti for ti, s in zip(t, rec["s"][:, n]) if s > 0]
         ax.scatter(fired, [ax.get_ylim()[1]] * len(fired), marker="v", color="red", zorder=3, label="spike")
         ax.set_ylabel(f"neuron {n}")

@@ -21,7 +21,7 @@ EPILOG = """examples:
   arlif eval runs/RUN/best.pt      accuracy, firing rates and throughput of a checkpoint
   arlif energy runs/RUN/best.pt    per-layer MACs, SOPs, energy and neuron-update cost
   arlif plot dynamics runs/RUN/best.pt   V, m and threshold traces (also curves, params, rates, raster)
-  arlif ablate --dataset mnist1d  AR-LIF vs its ablations and LIF/PLIF/CLIF, 5 seeds, 95% intervals
+  arlif ablate --dataset mnist1d  AR-LIF vs its ablations and 4 baselines, 5 seeds, 95% intervals
   arlif info                      versions, devices and neuron backends available here
   arlif selftest --device cuda    are the kernels right here? every neuron vs the float64 reference
   arlif data info cifar10dvs --root ~/data/CIFAR10-DVS    check a dataset's files, count samples

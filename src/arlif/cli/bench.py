@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# Spelled out here rather than read from arlif.ops.bench, which imports torch: `arlif bench --help` must stay
-# instant. tests/test_cli_bench.py checks that they match the benchmark's own lists.
-NEURONS = ("arlif", "lif", "lif_hard", "plif", "clif")
+# Spelled out here rather than read from arlif.bench, which imports torch: `arlif bench --help` must stay
+# instant. tests/test_cli_bench.py checks that they match the benchmark's own list.
 DTYPES = ("bfloat16", "float16", "float32", "float64")
 
 
@@ -36,7 +35,9 @@ def register(sub) -> None:
         "of the fused kernels. Input is [T, *shape]. Backends that cannot run on the device are skipped "
         "with a note.",
     )
-    p.add_argument("--neurons", default=",".join(NEURONS), help=f"comma list from {','.join(NEURONS)}")
+    p.add_argument("--neurons", default=None,
+                   help="comma list of neuron names (default: the benchmark set, one of each kernel family; "
+                   "`arlif info` lists every registered neuron)")  # fmt: skip
     p.add_argument("--backends", default="torch,cpu,triton", help="comma list from torch,cpu,triton")
     p.add_argument("--shape", default="32,64,16,16", help="per-step shape B,C,H,W... (default 32,64,16,16)")
     p.add_argument("--T", type=int, default=8, help="time steps (default 8)")
@@ -59,12 +60,13 @@ def run(args) -> int:
 
     import torch
 
-    from arlif.ops import bench
+    from arlif import bench
+    from arlif.neurons import neuron_names
 
-    neurons = _csv(args.neurons)
-    unknown = [n for n in neurons if n not in bench.NEURONS]
+    neurons = bench.default_neurons() if args.neurons is None else _csv(args.neurons)
+    unknown = [n for n in neurons if n.lower() not in neuron_names()]
     if unknown:
-        raise ValueError(f"unknown neuron(s) {unknown}; choose from {list(bench.NEURONS)}")
+        raise ValueError(f"unknown neuron(s) {unknown}; choose from {neuron_names()}")
     names = _csv(args.backends)
     bad = [b for b in names if b not in ("torch", "cpu", "triton")]
     if bad:

@@ -6,7 +6,7 @@ import argparse
 
 KINDS = {
     "curves": "training curves (loss, accuracy) from RUN/metrics.jsonl",
-    "params": "learned tanh(a) and c (AR-LIF) or w (PLIF) per layer across epochs, from RUN/metrics.jsonl",
+    "params": "each neuron layer's learned scalars (AR-LIF's tanh(a) and c, ...) across epochs, from RUN/metrics.jsonl",
     "rates": "firing rate per neuron layer of a checkpoint on test samples (bar chart)",
     "dynamics": "V, m and threshold θ of chosen neurons of one layer over T, spikes marked, for one sample",
     "raster": "spike raster (neurons × time) of one layer for one test sample",

@@ -4,11 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# the names of arlif.selftest.VARIANTS, repeated here so that --help does not import torch (a test keeps
-# the two lists equal)
-NEURONS = ("arlif", "arlif_no_threshold_adjust", "arlif_no_adaptive_reset", "arlif_no_carry_memory",
-           "lif_soft", "lif_hard", "plif", "clif")  # fmt: skip
-
 
 def _csv(text: str | None) -> list[str] | None:
     return None if text is None else [t.strip() for t in text.split(",") if t.strip()]
@@ -31,7 +26,8 @@ def register(sub) -> None:
                    help="one input layout per neuron x surrogate instead of four, and the compiled step with "
                    "torch's aot_eager backend instead of inductor (a few seconds on a CPU)")  # fmt: skip
     p.add_argument("--json", type=Path, default=None, metavar="PATH", help="write every row and the machine as JSON")
-    p.add_argument("--neurons", default=None, help=f"comma list from {','.join(NEURONS)} (default all)")
+    p.add_argument("--neurons", default=None,
+                   help="comma list of neuron names (default: every registered one; `arlif info` lists them)")
     p.add_argument("--backends", default=None,
                    help="comma list from torch,cpu,triton (default: every one that runs on the device; triton "
                    "on the CPU only under TRITON_INTERPRET=1, the slow interpreter)")  # fmt: skip

@@ -7,7 +7,7 @@ import dataclasses
 
 EXAMPLES = """examples:
   arlif train                                          offline demo: AR-LIF small CNN on sklearn digits (CPU)
-  arlif train --neuron lif_hard                        the same with a hard-reset LIF
+  arlif train --neuron lif_hard                        the same with hard-reset neurons
   arlif train --config cifar10_resnet18_t4 --data-root /data/cifar
   arlif train --config cifar10dvs_vggsnn_t8 --data-root /data/CIFAR10DVS --epochs 50
   arlif train --list-configs                          the shipped recipes and their reference accuracy
@@ -15,8 +15,7 @@ EXAMPLES = """examples:
   torchrun --nproc_per_node=4 -m arlif train --config cifar100_resnet18_t6 --data-root /data
 
 every config key can be overridden with --KEY VALUE (VALUE is read as YAML: 0.1, true, null, {decay: 0.2}).
-neurons: arlif, arlif_no_threshold_adjust, arlif_no_adaptive_reset, arlif_dvs_ref, lif (=lif_soft),
-lif_hard, plif, clif."""
+--neuron NAME takes any registered neuron: `arlif info` lists them with a description."""
 
 
 def register(sub) -> None:

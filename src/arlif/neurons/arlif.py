@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from ..ops import reference
 from ..surrogate import Surrogate
 from .base import BaseNeuron, check_decay, check_option
+from .registry import register_neuron
 
 
 class ARLIF(BaseNeuron):
@@ -77,8 +80,59 @@ class ARLIF(BaseNeuron):
             carry_memory=self.carry_memory,
         )
 
+    scalar_labels = {"tanh_a": "tanh(a)"}
+
+    def learned_scalars(self) -> dict[str, float]:
+        out = super().learned_scalars()
+        out["tanh_a"] = math.tanh(out["a"])
+        return out
+
+    def update_ops(self) -> dict[str, int]:
+        """H = λV + x (2); θ = V_th + tanh(a)·tanh(x) (2 + 1 tanh); fire (2); g = σ(c·x) (1 + 1σ);
+        m' = max(m,0)·g + min(m,0)·(1 − g) (6); m = m' + (2S − 1)·σ(x) (4 + 1σ); V = H − S·(θ + σ(m))
+        (3 + 1σ): 20 arith, 4 transcendental. Without threshold adjustment 18 and 3; without adaptive reset
+        H, θ, fire, V = H − S·θ: 8 and 1 (6 and 0 with both off: a soft LIF); without a carried memory
+        m = (2S − 1)·σ(x) (3 + 1σ): 12 and 3."""
+        theta = (2, 1) if self.threshold_adjust else (0, 0)
+        if not self.adaptive_reset:
+            return {"arith": 2 + theta[0] + 2 + 2, "transcendental": theta[1]}
+        memory = (1 + 6 + 4, 2) if self.carry_memory else (3, 1)
+        return {"arith": 2 + theta[0] + 2 + memory[0] + 3, "transcendental": theta[1] + memory[1] + 1}
+
+    def effective_threshold(self, x_seq: torch.Tensor, states) -> torch.Tensor:
+        if not self.threshold_adjust:
+            return super().effective_threshold(x_seq, states)
+        return self.v_threshold + torch.tanh(self.a.detach().to(x_seq.dtype)) * torch.tanh(x_seq)
+
+    def switching_states(self) -> tuple[str, ...]:
+        return ("m",) if self.adaptive_reset and self.carry_memory else ()
+
     def extra_repr(self) -> str:
         return (
             f"decay={self.decay}, threshold_adjust={self.threshold_adjust}, "
             f"adaptive_reset={self.adaptive_reset}, carry_memory={self.carry_memory}, " + super().extra_repr()
         )
+
+
+register_neuron(
+    "arlif", ARLIF, label="AR-LIF", description="AR-LIF: input-adjusted threshold and adaptive reset memory",
+    ablation=True, bench={"init_a": 0.3}, check={"init_a": 0.4, "init_c": -0.8, "decay": 0.6, "v_threshold": 1.2},
+)  # fmt: skip
+register_neuron(
+    "arlif_no_threshold_adjust", ARLIF, label="AR-LIF w/o threshold adjustment",
+    description="AR-LIF ablation: fixed threshold θ = V_th", options={"threshold_adjust": False}, ablation=True,
+    check={"init_c": 1.3, "decay": 0.3, "v_threshold": 0.8},
+)  # fmt: skip
+register_neuron(
+    "arlif_no_adaptive_reset", ARLIF, label="AR-LIF w/o adaptive reset",
+    description="AR-LIF ablation: soft reset by θ, no reset memory", options={"adaptive_reset": False},
+    ablation=True, check={"init_a": -0.7, "decay": 0.4, "v_threshold": 1.1},
+)  # fmt: skip
+# the CIFAR10-DVS reference runs: memory not carried, λ = 0.2, triangle surrogate
+# (docs/neurons.md#reference-run-compatibility)
+register_neuron(
+    "arlif_dvs_ref", ARLIF, label="AR-LIF (DVS reference runs)",
+    description="AR-LIF as in the CIFAR10-DVS reference runs: memory not carried, λ = 0.2, triangle surrogate",
+    options={"carry_memory": False, "decay": 0.2, "surrogate": "triangle"},
+    check={"init_a": 0.4, "init_c": -0.8, "decay": 0.2, "v_threshold": 0.9},
+)  # fmt: skip

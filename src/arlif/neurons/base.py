@@ -68,7 +68,9 @@ def _layout_problem(neuron: str, x: Tensor) -> str:
 
 
 class NeuronState(NamedTuple):
-    """States returned by a neuron made with ``return_state=True`` (``m`` is ``None`` without one)."""
+    """The states of the built-in neurons, as returned with ``return_state=True`` (``m`` is ``None`` for a
+    neuron without a reset memory). A neuron with other states declares its own NamedTuple as
+    :attr:`BaseNeuron.state_type`."""
 
     v: Tensor
     m: Tensor | None
@@ -88,8 +90,20 @@ def output_spikes(out):
 class BaseNeuron(nn.Module):
     """Base class of all arlif neurons.
 
-    Subclasses set ``neuron_kind`` (the key of their fused kernels), ``state_names`` and implement
-    :meth:`_step_fn`, :meth:`_params` and :meth:`_config`.
+    A neuron is one unit: its file defines its class, and registers its names
+    (:func:`arlif.neurons.register_neuron`). The rest of the package reads what the class declares:
+
+    * ``state_type``: a NamedTuple of its state fields (``NeuronState(v, m)`` by default), returned with
+      ``return_state=True`` and kept per field as ``<field>_seq`` with ``store_state=True``;
+      ``state_names``: the fields it carries from step to step, in the step function's order;
+    * :meth:`learned_scalars` (logged every epoch, plotted by ``arlif plot params``) and ``scalar_labels``;
+    * :meth:`update_ops`: its elementwise operations per step (the energy report);
+    * :meth:`effective_threshold`: the threshold each step's ``H`` was compared with (``arlif plot dynamics``);
+    * :meth:`switching_states`: states whose sign switches the dynamics (``arlif selftest`` keeps away from 0);
+    * ``neuron_kind``: the key of its fused kernels (``""`` when it has only the reference).
+
+    Subclasses implement :meth:`_step_fn` (the pure step function), :meth:`_params` (its learnable tensors,
+    in the step function's order) and :meth:`_config` (its keyword constants).
 
     Args:
         v_threshold: base firing threshold V_th.
@@ -97,15 +111,27 @@ class BaseNeuron(nn.Module):
             or an :class:`arlif.surrogate.Surrogate` instance.
         step_mode: ``"m"`` (multi-step, ``[T, B, ...]``) or ``"s"`` (single step, ``[B, ...]``).
         backend: ``"auto"``, ``"torch"`` (per-step reference), ``"cpu"`` or ``"triton"`` (fused).
-        store_state: keep ``v_seq`` (and ``m_seq``) ``[T, ...]`` after each multi-step forward.
-        return_state: make ``forward`` return ``(spikes, NeuronState(v, m))``: in multi-step mode the
-            sequences ``[T, ...]`` (V_t after reset, m_t), in single-step mode the state after the step;
-            ``m`` is ``None`` for neurons without one. They stay in the autograd graph, so a loss may use
-            them.
+        store_state: keep ``<field>_seq`` ``[T, ...]`` for each state field (``v_seq``, ``m_seq``) after each
+            multi-step forward.
+        return_state: make ``forward`` return ``(spikes, state)``, a ``state_type`` (``NeuronState(v, m)``):
+            in multi-step mode the sequences ``[T, ...]`` (V_t after reset, m_t), in single-step mode the
+            state after the step; a field the neuron does not carry is ``None``. They stay in the autograd
+            graph, so a loss may use them.
     """
 
     neuron_kind: str = ""
+    state_type: type = NeuronState
     state_names: tuple[str, ...] = ("v",)
+    scalar_labels: dict[str, str] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        missing = [n for n in cls.state_names if n not in cls.state_type._fields]
+        if missing:
+            raise TypeError(
+                f"{cls.__name__}: state_names {missing} are not fields of state_type "
+                f"{cls.state_type.__name__}{cls.state_type._fields}"
+            )
 
     def __init__(
         self,
@@ -151,8 +177,8 @@ class BaseNeuron(nn.Module):
         """Set every state back to 0 and drop stored sequences (call between samples/batches)."""
         for name in self.state_names:
             setattr(self, name, 0.0)
-        self.v_seq = None
-        self.m_seq = None
+        for name in self.state_type._fields:
+            setattr(self, f"{name}_seq", None)
 
     def _current_state(self, like: Tensor) -> tuple[Tensor | None, ...]:
         """The stored state as tensors shaped like ``like`` (``None`` where it is still the reset 0.)."""
@@ -171,6 +197,11 @@ class BaseNeuron(nn.Module):
                 out.append(None)
         return tuple(out)
 
+    def _state_tuple(self, states):
+        """A ``state_type`` from values in ``state_names`` order; fields the neuron does not carry are ``None``."""
+        given = dict(zip(self.state_names, states))
+        return self.state_type(*(given.get(f) for f in self.state_type._fields))
+
     def _initial_states(self, like: Tensor) -> tuple[Tensor | None, ...]:
         """Stored state, with the membrane potential materialised as zeros on first use."""
         states = list(self._current_state(like))
@@ -187,6 +218,32 @@ class BaseNeuron(nn.Module):
 
     def _config(self) -> dict:
         raise NotImplementedError
+
+    # ---- what the rest of the package reads ----------------------------------------------------------
+    def learned_scalars(self) -> dict[str, float]:
+        """The neuron's learned scalars by name (every 0-dim parameter of its own), logged per epoch."""
+        return {name: float(p.detach()) for name, p in self.named_parameters(recurse=False) if p.dim() == 0}
+
+    def update_ops(self) -> dict[str, int] | None:
+        """Elementwise operations of one neuron per time step, ``{"arith": .., "transcendental": ..}``, from
+        its update rule (counted as in docs/energy.md#neuron-update-operations); ``None`` when not declared, which
+        the energy report shows as unknown."""
+        return None
+
+    def effective_threshold(self, x_seq: Tensor, states) -> Tensor:
+        """The threshold ``θ_t`` that ``H_t`` was compared with at each step, shaped like ``x_seq``
+        ``[T, ...]``; ``states`` is this neuron's ``state_type`` of sequences after each step, starting from
+        rest. A fixed threshold by default."""
+        return torch.full_like(x_seq, self.v_threshold)
+
+    def short_name(self) -> str:
+        """The name in per-layer tables (the energy report): the class name, with a variant where it matters."""
+        return type(self).__name__
+
+    def switching_states(self) -> tuple[str, ...]:
+        """State fields whose sign switches the update rule (AR-LIF's memory leaks by g or 1 - g), so that
+        tests can keep inputs away from their zero crossings."""
+        return ()
 
     # ---- forward -----------------------------------------------------------------------------------
     def _check_input(self, x: Tensor, min_dim: int, layout: str) -> None:
@@ -223,7 +280,7 @@ class BaseNeuron(nn.Module):
         for name, st in zip(self.state_names, new_states):
             setattr(self, name, 0.0 if st is None else st)
         if self.return_state:
-            return s.to(x.dtype), NeuronState.of(new_states)
+            return s.to(x.dtype), self._state_tuple(new_states)
         return s.to(x.dtype)
 
     def multi_step_forward(self, x_seq: Tensor) -> Tensor:
@@ -248,9 +305,10 @@ class BaseNeuron(nn.Module):
             spikes, final, seqs = fused(x_seq, states, self._params(), keep, **self._config())
         for name, st in zip(self.state_names, final):
             setattr(self, name, 0.0 if st is None else st)
-        seq_state = NeuronState.of(seqs)
+        seq_state = self._state_tuple(seqs)
         if self.store_state:
-            self.v_seq, self.m_seq = seq_state
+            for name, seq in zip(self.state_type._fields, seq_state):
+                setattr(self, f"{name}_seq", seq)
         if self.return_state:
             return spikes, seq_state
         return spikes
@@ -268,7 +326,7 @@ class BaseNeuron(nn.Module):
         before ``reset()``) cannot be deep-copied, so the copy holds its value, detached."""
         parent = getattr(super(), "__getstate__", None)  # nn.Module's drops what cannot be pickled
         state = dict(parent() if parent is not None else self.__dict__)
-        for name in (*self.state_names, "v_seq", "m_seq"):
+        for name in (*self.state_names, *(f"{f}_seq" for f in self.state_type._fields)):
             if isinstance(state.get(name), Tensor):
                 state[name] = state[name].detach()
         return state

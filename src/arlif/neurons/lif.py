@@ -8,6 +8,7 @@ from torch import nn
 from ..ops import reference
 from ..surrogate import Surrogate
 from .base import BaseNeuron, check_decay, check_option
+from .registry import register_neuron
 
 
 class LIF(BaseNeuron):
@@ -44,6 +45,13 @@ class LIF(BaseNeuron):
             hard_reset=self.reset_mode == "hard",
         )
 
+    def update_ops(self) -> dict[str, int]:
+        """H = λV + x (2); S = Θ(H − V_th) (2); V = H − S·V_th or H·(1 − S) (2): 6 arith."""
+        return {"arith": 6, "transcendental": 0}
+
+    def short_name(self) -> str:
+        return f"{type(self).__name__}-{self.reset_mode}"
+
     def extra_repr(self) -> str:
         return f"decay={self.decay}, reset={self.reset_mode!r}, " + super().extra_repr()
 
@@ -77,6 +85,10 @@ class PLIF(BaseNeuron):
 
     def _config(self) -> dict:
         return dict(surrogate=self.surrogate, v_threshold=self.v_threshold)
+
+    def update_ops(self) -> dict[str, int]:
+        """H = V·(1 − σ(w)) + x (2, σ(w) once per layer); fire (2); soft reset (2): 6 arith."""
+        return {"arith": 6, "transcendental": 0}
 
 
 class CLIF(BaseNeuron):
@@ -114,5 +126,23 @@ class CLIF(BaseNeuron):
     def _config(self) -> dict:
         return dict(surrogate=self.surrogate, v_threshold=self.v_threshold, tau=self.tau)
 
+    def update_ops(self) -> dict[str, int]:
+        """H (2); m' = m·σ(H/τ) (2 + 1σ); fire (2); m = m' + S (1); V = H − S·(V_th + σ(m)) (3 + 1σ):
+        10 arith, 2 transcendental."""
+        return {"arith": 10, "transcendental": 2}
+
     def extra_repr(self) -> str:
         return f"tau={self.tau}, " + super().extra_repr()
+
+
+register_neuron("lif_soft", LIF, label="LIF, soft reset", description="LIF with soft reset V = H - S·V_th",
+                options={"reset": "soft"}, ablation=True, check={"decay": 0.45, "v_threshold": 0.9})  # fmt: skip
+register_neuron("lif", LIF, label="LIF", description="LIF (the same as lif_soft)", options={"reset": "soft"},
+                bench={}, alias_of="lif_soft")  # fmt: skip
+register_neuron("lif_hard", LIF, label="LIF, hard reset", description="LIF with hard reset V = H·(1 - S)",
+                options={"reset": "hard"}, ablation=True, bench={},
+                check={"decay": 0.7, "v_threshold": 1.15})  # fmt: skip
+register_neuron("plif", PLIF, label="PLIF", description="parametric LIF: learned leak 1 - σ(w)", ablation=True,
+                bench={}, check={"init_w": 0.3, "v_threshold": 0.85})  # fmt: skip
+register_neuron("clif", CLIF, label="CLIF", description="complementary LIF: a memory m raises the reset after spikes",
+                ablation=True, bench={}, check={"tau": 2.5, "v_threshold": 1.1})  # fmt: skip

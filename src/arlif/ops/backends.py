@@ -59,6 +59,11 @@ def get_fused(neuron: str, backend: str) -> Callable:
     return _FUSED[neuron][backend]
 
 
+def fused_backends(neuron: str) -> list[str]:
+    """The fused backends registered for ``neuron`` (whether or not they can run here)."""
+    return sorted(_FUSED.get(neuron, {}))
+
+
 def triton_importable() -> bool:
     return importlib.util.find_spec("triton") is not None
 
@@ -115,7 +120,7 @@ def _resolution(neuron: str, backend: str, device: torch.device) -> str:
     if backend == "auto":
         # the fused backend of the device; interpreted Triton (CPU tensors) is a correctness tool, never the fast path
         fast = {"cpu": "cpu", "cuda": "triton"}.get(device.type)
-        if fast is None:
+        if fast is None or not _FUSED.get(neuron):  # a neuron with only its reference has nothing to warn about
             return "torch"
         why = _why_unavailable(neuron, fast, device, build=True)
         if why is None:

@@ -19,20 +19,24 @@ from pathlib import Path
 from ..analysis.energy import energy_report
 from ..analysis.stats import paired_difference, summarize
 from ..errors import ConfigError
+from ..neurons.registry import ablation_variants, get_neuron
 from .config import TrainConfig, load_config
 from .evaluation import load_model, test_inputs
 from .loop import train
 
-VARIANTS = {
-    "arlif": "AR-LIF",
-    "arlif_no_threshold_adjust": "AR-LIF w/o threshold adjustment",
-    "arlif_no_adaptive_reset": "AR-LIF w/o adaptive reset",
-    "lif_soft": "LIF, soft reset",
-    "lif_hard": "LIF, hard reset",
-    "plif": "PLIF",
-    "clif": "CLIF",
-}
-REFERENCE = "arlif"  # the variant every other one is compared with
+
+def default_variants() -> list[str]:
+    """The variants an ablation runs unless told otherwise (the registry's ablation set), the reference
+    first: every other variant is compared with it."""
+    return [e.name for e in ablation_variants()]
+
+
+def reference_variant() -> str:
+    return default_variants()[0]
+
+
+def _label(variant: str) -> str:
+    return get_neuron(variant).label or variant
 
 # what is summarised over seeds: key in a row -> (column heading, number format)
 METRICS = {
@@ -107,10 +111,11 @@ def statistics_of(rows: list[dict]) -> tuple[dict, dict]:
         for v, runs in by_variant.items()
     }
     paired = {}
-    ref = by_variant.get(REFERENCE)
+    reference = reference_variant()
+    ref = by_variant.get(reference)
     if ref:
         for v, runs in by_variant.items():
-            if v != REFERENCE and set(runs) & set(ref):
+            if v != reference and set(runs) & set(ref):
                 paired[v] = {
                     key: paired_difference({s: r[key] for s, r in ref.items()}, {s: r[key] for s, r in runs.items()})
                     for key in PAIRED
@@ -153,11 +158,9 @@ def markdown_table(rows: list[dict], base: TrainConfig, seeds: list[int]) -> str
     per_variant, paired = statistics_of(rows)
     head = ["neuron", "seeds", *(h for h, _ in METRICS.values()), "neuron-update ops / sample", "wall (s / run)"]
     lines = _table_head(head)
-    for variant, label in VARIANTS.items():
-        s = per_variant.get(variant)
-        if s is None:
-            continue
-        cells = [f"{label} (`{variant}`)", str(s["final_acc"]["n"])]
+    ref_label = _label(reference_variant())
+    for variant, s in per_variant.items():
+        cells = [f"{_label(variant)} (`{variant}`)", str(s["final_acc"]["n"])]
         cells += [_cell(s[key], fmt) for key, (_, fmt) in METRICS.items()]
         cells += [f"{s['neuron_update_ops']['mean']:.4g}", f"{s['wall_s']['mean']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
@@ -171,29 +174,65 @@ def markdown_table(rows: list[dict], base: TrainConfig, seeds: list[int]) -> str
         "`arlif.analysis.energy` for the counting convention).",
     ]
     if paired:
-        phead = ["AR-LIF − variant", "shared seeds", *(h for h, _ in PAIRED.values())]
-        lines += ["", "Paired differences, AR-LIF minus each variant, over the seeds both ran:", ""]
+        phead = [f"{ref_label} − variant", "shared seeds", *(h for h, _ in PAIRED.values())]
+        lines += ["", f"Paired differences, {ref_label} minus each variant, over the seeds both ran:", ""]
         lines += _table_head(phead)
-        for variant, label in VARIANTS.items():
-            d = paired.get(variant)
-            if d is None:
-                continue
-            cells = [f"{label} (`{variant}`)", str(d["final_acc"]["n"])]
+        for variant, d in paired.items():
+            cells = [f"{_label(variant)} (`{variant}`)", str(d["final_acc"]["n"])]
             cells += [_diff_cell(d[key], fmt) for key, (_, fmt) in PAIRED.items()]
             lines.append("| " + " | ".join(cells) + " |")
         notes += [
             "Paired: mean of the per-seed differences [95% t interval]; **excl. 0**: the interval excludes 0, "
             "so the difference exceeds the seed-to-seed noise (5% level, each comparison on its own, not "
-            "corrected for the six comparisons). Positive accuracy differences favour AR-LIF; positive "
-            "rate and energy differences mean AR-LIF fires and spends more.",
+            f"corrected for the {_count(len(paired))} comparisons). Positive accuracy differences favour "
+            f"{ref_label}; positive rate and energy differences mean {ref_label} fires and spends more.",
         ]
     return "\n".join(lines + notes) + "\n"
+
+
+def _count(n: int) -> str:
+    return ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine")[n - 1] if 1 <= n <= 9 else str(n)
 
 
 def _bar(total: int, verbose: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, desc="ablation", unit="run", disable=not verbose or None, dynamic_ncols=True)
+
+
+def _worker_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _finished_runs(base: TrainConfig, work: list[tuple[str, int]], out: Path, jobs: int):
+    """Yield ``(variant, seed, row)`` as each run finishes: one after the other in this process, or ``jobs``
+    at a time in worker processes that share the cores (a small model often trains faster per core with one
+    thread than with several, so two one-thread runs on two cores take about half the time of two runs in
+    a row)."""
+    if jobs == 1:
+        for variant, seed in work:
+            yield variant, seed, run_one(base, variant, seed, out)
+        return
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    import torch
+
+    threads = max(1, min(torch.get_num_threads(), os.cpu_count() or 1) // jobs)
+    # spawn, not fork: a forked child would inherit this process's OpenMP and autograd threads half set up
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_threads, initargs=(threads,)) as pool:
+        futures = {pool.submit(run_one, base, v, s, out): (v, s) for v, s in work}
+        try:
+            for fut in as_completed(futures):
+                yield (*futures[fut], fut.result())
+        except BaseException:
+            for fut in futures:  # stop what has not started; finished runs stay on disk and are reused
+                fut.cancel()
+            raise
 
 
 def run_ablation(
@@ -204,46 +243,54 @@ def run_ablation(
     progress=print,
     png: str | Path | None = None,
     verbose: bool = True,
+    jobs: int = 1,
 ) -> tuple[list[dict], str]:
     """Train (or reuse) every (variant, seed) run, then write ``<out>/ablation.json`` (runs, statistics,
     setup) and, with ``png``, the accuracy plot. ``progress`` gets one line per finished run; ``verbose``
-    shows a progress bar. Returns ``(rows, markdown)``."""
+    shows a progress bar; ``jobs`` runs that many trainings at once in worker processes, each with an equal
+    share of this process's CPU threads. Returns ``(rows, markdown)``; the rows are in (variant, seed) order
+    whatever order the runs finish in."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    variants = variants or list(VARIANTS)
-    unknown = sorted(set(variants) - set(VARIANTS))
-    if unknown:
-        raise ValueError(f"unknown ablation variant(s) {unknown}; choose from {list(VARIANTS)}")
+    # an unknown name is a ValueError that lists the registered ones
+    variants = [get_neuron(v).name for v in variants] if variants else default_variants()
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct, got {seeds}")
-    jobs = [(v, s) for v in variants for s in seeds]
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a whole number >= 1, got {jobs!r}")
+    work = [(v, s) for v in variants for s in seeds]
     # check every stored run first: a mismatch found after an hour of training would waste that hour
-    for v, s in jobs:
+    for v, s in work:
         folder = out / v / f"seed{s}"
         if (folder / "config.yaml").exists() and ((folder / "summary.json").exists() or (folder / "last.pt").exists()):
             _check_reusable(folder, replace(base, neuron=v, seed=s, out=str(folder), tensorboard=False,
                                             name=f"ablation-{v}"))  # fmt: skip
-    rows = []
-    bar = _bar(len(jobs), verbose)
+    done: dict[tuple[str, int], dict] = {}
+    bar = _bar(len(work), verbose)
     say = bar.write if verbose else progress
+    t_start = time.time()
     try:
-        for i, (variant, seed) in enumerate(jobs, 1):
-            bar.set_description(f"ablation {variant} seed {seed}")
-            t0 = time.time()
-            row = run_one(base, variant, seed, out)
-            rows.append(row)
+        if jobs == 1:
+            bar.set_description(f"ablation {work[0][0]} seed {work[0][1]}")
+        for variant, seed, row in _finished_runs(base, work, out, jobs):
+            done[(variant, seed)] = row
             bar.update(1)
+            ahead = [k for k in work if k not in done]
+            if jobs == 1 and ahead:
+                bar.set_description(f"ablation {ahead[0][0]} seed {ahead[0][1]}")
             say(
-                f"[{i}/{len(jobs)}] {variant:26s} seed {seed}: best {row['best_acc']:.2f}% "
+                f"[{len(done)}/{len(work)}] {variant:26s} seed {seed}: best {row['best_acc']:.2f}% "
                 f"final {row['final_acc']:.2f}% rate {row['firing_rate']:.4f} energy {row['energy_uj']:.4g} µJ "
-                f"({time.time() - t0:.0f}s)"
+                f"({row['wall_s']:.0f}s training)"
             )
     finally:
         bar.close()
+    rows = [done[k] for k in work]
+    elapsed = time.time() - t_start
     table = markdown_table(rows, base, seeds)
     per_variant, paired = statistics_of(rows)
     record = {"setup": base.to_dict(), "seeds": list(seeds), "runs": rows, "per_variant": per_variant,
-              "paired_vs_arlif": paired}  # fmt: skip
+              "paired_vs_arlif": paired, "jobs": jobs, "elapsed_s": elapsed}  # fmt: skip
     (out / "ablation.json").write_text(json.dumps(record, indent=2) + "\n")
     if png is not None:
         from ..analysis.plots import plot_ablation

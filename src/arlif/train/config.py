@@ -32,7 +32,7 @@ class TrainConfig:
     dataset_options: dict = field(default_factory=dict)  # passed to the dataset builder
     model: str = "small_cnn"  # registered model
     model_kwargs: dict = field(default_factory=dict)  # passed to the architecture (dropout, width, ...)
-    neuron: str = "arlif"  # neuron preset: arlif, arlif_no_threshold_adjust, ..., lif_hard, plif, clif
+    neuron: str = "arlif"  # a registered neuron name (`arlif info` lists them) or package.module:Class
     neuron_kwargs: dict = field(default_factory=dict)  # passed to the neuron (decay, surrogate, ...)
     backend: str = "auto"  # neuron backend: auto, torch, cpu, triton
     T: int = 4  # time steps

@@ -53,13 +53,12 @@ def encode(x: torch.Tensor, T: int, temporal: bool) -> torch.Tensor:
 
 
 def neuron_parameters(model: nn.Module) -> dict[str, dict[str, float]]:
-    """Learned scalars of every neuron layer: ``{layer: {"a": .., "tanh_a": .., "c": .., "w": ..}}``."""
+    """Learned scalars of every neuron layer, as each neuron declares them
+    (:meth:`arlif.neurons.BaseNeuron.learned_scalars`): ``{layer: {"a": .., "tanh_a": .., "c": ..}}``."""
     out = {}
     for name, mod in model.named_modules():
         if isinstance(mod, BaseNeuron):
-            vals = {p: float(getattr(mod, p).detach()) for p in ("a", "c", "w") if hasattr(mod, p)}
-            if "a" in vals:
-                vals["tanh_a"] = math.tanh(vals["a"])
+            vals = mod.learned_scalars()
             if vals:
                 out[name] = vals
     return out

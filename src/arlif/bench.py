@@ -10,8 +10,9 @@ handed back to the system and that must be mapped and zeroed again. With glibc t
 of allocations of everything in the rotation, not on the neuron, and can add milliseconds to one pair;
 :func:`steady_heap` (``arlif bench --steady-heap``) keeps freed memory in the process instead.
 
-This module drives the functional layer (:mod:`arlif.ops.reference` and the registered fused functions),
-not the ``nn.Module`` neurons, so that ``ops`` stays below ``neurons`` in the layering.
+The neurons come from the registry (:mod:`arlif.neurons.registry`); each is timed through its step function
+(backend ``"torch"``) or its registered fused op, called directly, so that the module's per-call checks
+are not part of the time.
 
 Traffic model of one fused forward+backward (bytes, ``e`` = input element size, ``s`` = number of states):
 forward reads x and writes spikes (``2e`` per element); backward reads x twice, reads the spike gradient,
@@ -34,10 +35,10 @@ except ImportError:  # not on Windows: no page-fault counts there
 
 import torch
 
-from ..surrogate import get_surrogate
-from . import backends, reference
+from .neurons import BaseNeuron, get_neuron
+from .neurons.registry import bench_entries
+from .ops import backends, reference
 
-NEURONS = ("arlif", "lif", "lif_hard", "plif", "clif")
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16,
           "float16": torch.float16}  # fmt: skip
 
@@ -58,41 +59,29 @@ class Result:
     page_faults: float | None = None  # minor page faults per timed run (median; CPU, where countable)
 
 
-def _spec(neuron: str, dtype: torch.dtype, device):
-    """(registry key, step function, initial-state maker, params, config) of a benchmark neuron, with the
-    modules' defaults, except AR-LIF's ``a = 0.3`` instead of 0 so that the threshold adjustment acts (its
-    cost is the same either way; a trained network has a != 0)."""
-    sg = get_surrogate("rectangle")
-    p = lambda v: torch.tensor(v, dtype=torch.float32, device=device, requires_grad=True)  # noqa: E731
-    if neuron == "arlif":
-        cfg = dict(surrogate=sg, v_threshold=1.0, decay=0.5, threshold_adjust=True, adaptive_reset=True,
-                   carry_memory=True)  # fmt: skip
-        return "arlif", reference.arlif_step, 2, (p(0.3), p(1.0)), cfg
-    if neuron in ("lif", "lif_hard"):
-        cfg = dict(surrogate=sg, v_threshold=1.0, decay=0.5, hard_reset=neuron == "lif_hard")
-        return "lif", reference.lif_step, 1, (), cfg
-    if neuron == "plif":
-        return "plif", reference.plif_step, 1, (p(0.0),), dict(surrogate=sg, v_threshold=1.0)
-    if neuron == "clif":
-        return "clif", reference.clif_step, 2, (), dict(surrogate=sg, v_threshold=1.0, tau=2.0)
-    raise ValueError(f"unknown neuron {neuron!r}; choose from {list(NEURONS)}")
+def default_neurons() -> list[str]:
+    """The neurons benchmarked unless told otherwise: the registry's benchmark set."""
+    return [e.name for e in bench_entries()]
+
+
+def _neuron(name: str, device) -> BaseNeuron:
+    """The registered neuron ``name`` with its benchmark options (AR-LIF's ``a = 0.3`` instead of 0, so
+    that the threshold adjustment acts: its cost is the same either way, and a trained network has a != 0)."""
+    entry = get_neuron(name)
+    return entry.make(**(entry.bench or {}), surrogate="rectangle").to(device)
 
 
 def _runner(neuron: str, backend: str, dtype: torch.dtype, device):
-    key, step, nstates, params, cfg = _spec(neuron, dtype, device)
-
-    def states(x):
-        v0 = torch.zeros_like(x[0])
-        if nstates == 1:
-            return (v0,)
-        return (v0, None) if key == "arlif" else (v0, torch.zeros_like(x[0]))
-
+    """Forward of the neuron's step function (backend "torch") or fused op over ``[T, ...]``, from rest."""
+    mod = _neuron(neuron, device)
+    step, params, cfg = mod._step_fn(), mod._params(), mod._config()
     if backend == "torch":
-        return lambda x: reference.run_steps(step, x, states(x), params, False, **cfg)[0]
-    backends.resolve_backend(key, backend, torch.device(device))  # raises a clear error if unavailable
-    fused = backends.get_fused(key, backend)
+        return lambda x: reference.run_steps(step, x, mod._initial_states(x[0]), params, False, **cfg)[0]
+    backends.resolve_backend(mod.neuron_kind, backend, torch.device(device))  # a clear error if unavailable
+    fused = backends.get_fused(mod.neuron_kind, backend)
     # a neuron at rest, as the modules pass it after reset(): the fused ops take absent states as zeros
-    return lambda x: fused(x, (None,) * nstates, params, False, **cfg)[0]
+    rest = (None,) * len(mod.state_names)
+    return lambda x: fused(x, rest, params, False, **cfg)[0]
 
 
 def _make_input(shape, T, dtype, device, seed=0):
@@ -145,7 +134,7 @@ def _sync(device):
 
 
 def _traffic_bytes(neuron: str, numel: int, elem: int) -> int:
-    nstates = 2 if neuron in ("arlif", "clif") else 1
+    nstates = len(get_neuron(neuron).cls.state_names)
     return numel * (2 * elem + 4 * elem + 2 * nstates * 4)
 
 
@@ -190,7 +179,7 @@ def steady_heap() -> bool:
     return _STEADY
 
 
-def run_bench(neurons=NEURONS, backend_names=("torch", "cpu", "triton"), shape=(32, 64, 16, 16), T=8,
+def run_bench(neurons=None, backend_names=("torch", "cpu", "triton"), shape=(32, 64, 16, 16), T=8,
               dtype="float32", device="cpu", repeats=10, warmup=2, skip_unavailable=True,
               log=None, skipped=None) -> list[Result]:  # fmt: skip
     """Benchmark every neuron × backend. Backends that cannot run here are skipped (with a log line, and
@@ -200,13 +189,14 @@ def run_bench(neurons=NEURONS, backend_names=("torch", "cpu", "triton"), shape=(
     The timed runs are interleaved round-robin over all neuron × backend pairs (one run of each, then the
     next round), so slow drifts of a shared machine hit every pair alike and the ratios stay comparable.
     """
+    neurons = [get_neuron(n).name for n in neurons] if neurons else default_neurons()
     tdtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
     dname = str(tdtype).replace("torch.", "")
     base = _make_input(shape, T, tdtype, device)
     grad = torch.rand_like(base)
     runners: dict[tuple[str, str], object] = {}
     for neuron in neurons:
-        key = _spec(neuron, tdtype, device)[0]
+        key = get_neuron(neuron).cls.neuron_kind
         for backend in backend_names:
             if backend != "torch":
                 why = backends._why_unavailable(key, backend, torch.device(device), build=True)
