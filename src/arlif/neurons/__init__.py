@@ -1,6 +1,7 @@
-"""Spiking neuron modules: AR-LIF and the LIF, PLIF and CLIF baselines (docs/neurons.md), and the registry
-that names them (docs/custom_neuron.md shows how to add one)."""
+"""Spiking neuron modules: AR-LIF, the LIF, PLIF and CLIF baselines and ALIF (docs/neurons.md), and the
+registry that names them (docs/custom_neuron.md shows how to add one)."""
 
+from .alif import ALIF, ALIFState
 from .arlif import ARLIF
 from .base import BaseNeuron, NeuronState, check_backends, detach_net, reset_net, set_backend, set_step_mode
 from .factory import NEURON_PRESETS, neuron_factory, neuron_names
@@ -12,6 +13,8 @@ __all__ = [
     "LIF",
     "PLIF",
     "CLIF",
+    "ALIF",
+    "ALIFState",
     "BaseNeuron",
     "NeuronState",
     "reset_net",
