@@ -495,7 +495,7 @@ def test_configs_resolve_by_name_from_any_folder(tmp_path, monkeypatch, capsys):
     from arlif.train.config import CONFIG_DIR, config_names
 
     monkeypatch.chdir(tmp_path)  # no configs/ folder here
-    assert len(config_names()) == 21 and "cifar100_resnet18_t8" in config_names()
+    assert len(config_names()) == 22 and "cifar100_resnet18_t8" in config_names()
     for spec in ("cifar100_resnet18_t8", "cifar100_resnet18_t8.yaml"):
         cfg = load_config(spec)
         assert (cfg.dataset, cfg.T, cfg.lr) == ("cifar100", 8, 0.05)

@@ -8,7 +8,7 @@ import argparse
 BENCHMARKS = {
     "digits": "digits_small_cnn",
     "mnist1d": "mnist1d_cnn",
-    "mnist1d_seq": "mnist1d_seq_srnn",
+    "mnist1d_seq": "mnist1d_seq_srnn_short",
 }
 
 EXAMPLES = """examples:
