@@ -73,6 +73,7 @@ class ALIF(BaseNeuron):
     neuron_kind = "alif"
     state_type = ALIFState
     state_names = ("v", "b")
+    zero_states = ("v", "b")
 
     def __init__(
         self,
@@ -92,10 +93,6 @@ class ALIF(BaseNeuron):
         beta = check_option(name, "beta", beta, lambda r: r >= 0, "a finite number >= 0")
         super().__init__(v_threshold, surrogate, step_mode, backend, store_state, return_state)
         self.decay, self.rho, self.beta = decay, rho, beta
-
-    def _initial_states(self, like):
-        v, b = super()._initial_states(like)
-        return v, (torch.zeros_like(like) if b is None else b)
 
     def _step_fn(self):
         return alif_step

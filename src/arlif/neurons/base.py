@@ -122,6 +122,7 @@ class BaseNeuron(nn.Module):
     neuron_kind: str = ""
     state_type: type = NeuronState
     state_names: tuple[str, ...] = ("v",)
+    zero_states: tuple[str, ...] = ("v",)  # states the reference step gets as zeros, not None, at rest
     scalar_labels: dict[str, str] = {}
 
     def __init_subclass__(cls, **kwargs):
@@ -203,11 +204,12 @@ class BaseNeuron(nn.Module):
         return self.state_type(*(given.get(f) for f in self.state_type._fields))
 
     def _initial_states(self, like: Tensor) -> tuple[Tensor | None, ...]:
-        """Stored state, with the membrane potential materialised as zeros on first use."""
-        states = list(self._current_state(like))
-        if states[0] is None:
-            states[0] = torch.zeros_like(like)
-        return tuple(states)
+        """Stored state, with the states of ``zero_states`` materialised as zeros on first use (the others
+        stay ``None`` at rest, for step functions that treat that case on their own)."""
+        return tuple(
+            torch.zeros_like(like) if st is None and name in self.zero_states else st
+            for name, st in zip(self.state_names, self._current_state(like))
+        )
 
     # ---- subclass hooks ----------------------------------------------------------------------------
     def _step_fn(self) -> Callable[..., tuple]:

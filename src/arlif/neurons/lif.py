@@ -97,6 +97,7 @@ class CLIF(BaseNeuron):
 
     neuron_kind = "clif"
     state_names = ("v", "m")
+    zero_states = ("v", "m")
 
     def __init__(
         self,
@@ -115,10 +116,6 @@ class CLIF(BaseNeuron):
         )
         super().__init__(v_threshold, surrogate, step_mode, backend, store_state, return_state)
         self.tau = tau
-
-    def _initial_states(self, like):
-        v, m = super()._initial_states(like)
-        return v, (torch.zeros_like(like) if m is None else m)
 
     def _step_fn(self):
         return reference.clif_step
