@@ -101,3 +101,56 @@ def test_shared_dropout_uses_one_mask_over_time():
     assert drop.mask is None
     drop.eval()
     assert torch.equal(drop(torch.ones(3, 40)), torch.ones(3, 40))
+
+
+_USER_MODELS = '''
+from torch import nn
+
+from arlif.models import SeqToANN
+
+
+class Net(nn.Module):
+    def __init__(self, num_classes, in_channels, neuron, input_size, hidden):
+        super().__init__()
+        h, w = input_size
+        self.fc1 = SeqToANN(nn.Flatten(1), nn.Linear(in_channels * h * w, hidden))
+        self.sn = neuron()
+        self.fc2 = SeqToANN(nn.Linear(hidden, num_classes))
+
+    def forward(self, x):  # [T, B, C, H, W] -> [T, B, classes]
+        return self.fc2(self.sn(self.fc1(x)))
+
+
+def build(num_classes, in_channels, neuron, input_size, hidden=16):
+    return Net(num_classes, in_channels, neuron, input_size, hidden)
+
+
+def not_a_model(**kw):
+    return 3
+'''
+
+
+def test_a_model_of_your_own_by_module_path_trains_and_evaluates_from_the_cli(tmp_path, monkeypatch, capsys):
+    import json
+
+    from arlif.cli import main as cli
+
+    (tmp_path / "my_models.py").write_text(_USER_MODELS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    model = create_model("my_models:build", num_classes=4, in_channels=1, input_size=(8, 8), neuron="lif_hard",
+                         hidden=5)  # fmt: skip
+    assert model.fc1[1].out_features == 5 and model(torch.rand(2, 3, 1, 8, 8)).shape == (2, 3, 4)
+    run = tmp_path / "run"
+    args = ["train", "--model", "my_models:build", "--model-kwargs", "{hidden: 12}", "--epochs", "1",
+            "--max-steps-per-epoch", "3", "--out", str(run), "--tensorboard", "false"]  # fmt: skip
+    assert cli(args) == 0
+    assert cli(["eval", str(run / "best.pt")]) == 0
+    assert "top-1 accuracy" in capsys.readouterr().out
+    assert json.loads((run / "summary.json").read_text())["final_acc"] >= 0
+    for spec, msg in [("my_models:nothing", "has no class or function 'nothing'"),
+                      ("not_there_mod:build", "cannot import 'not_there_mod'"),
+                      ("my_models:not_a_model", "returned int, not a torch.nn.Module")]:  # fmt: skip
+        capsys.readouterr()
+        assert cli(["train", "--model", spec, "--epochs", "1", "--out", str(tmp_path / "bad")]) == 2
+        assert msg in capsys.readouterr().err, spec
+        assert not (tmp_path / "bad").exists()  # refused before the run folder is made

@@ -166,7 +166,7 @@ def test_a_class_of_your_own_by_module_path_trains_from_the_command_line(tmp_pat
     assert cli(["energy", str(run / "best.pt"), "--samples", "8", "--json", str(tmp_path / "e.json")]) == 0
     layers = json.loads((tmp_path / "e.json").read_text())["neuron_layers"]
     assert layers and all(L["neuron"] == "GainLIF" and L["ops_per_update"]["arith"] == 7 for L in layers)
-    with pytest.raises(ValueError, match="package.module:ClassName"):
+    with pytest.raises(ValueError, match="package.module:name"):
         neuron_factory(":GainLIF")
     for spec, msg in [("my_neurons:Nope", "has no class or function 'Nope'"), ("no_such_mod:X", "cannot import")]:
         capsys.readouterr()

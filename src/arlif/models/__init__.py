@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from torch import nn
 
+from .._imports import import_object, is_import_spec
 from ..neurons import neuron_factory
 from .layers import SeqToANN, SharedDropout
 from .resnet import SpikingResNet18
@@ -77,19 +78,37 @@ def create_model(
     input_size: tuple[int, ...] | None = None,
     **kw,
 ) -> nn.Module:
-    """Build a registered model. ``neuron`` is a preset name (``"arlif"``, ``"lif_hard"``, ...) or a callable
-    returning a neuron module; ``neuron_kwargs`` go to it (e.g. ``{"decay": 0.2, "backend": "auto"}``);
-    ``input_size`` ((H, W), (L,) or ()) sizes input-dependent heads; other keywords go to the architecture (``dropout``,
+    """Build a model. ``name`` is a registered name or ``"package.module:function"``, a builder of your own,
+    called as ``function(num_classes=..., in_channels=..., neuron=..., input_size=..., **kw)`` where
+    ``neuron`` is a zero-argument callable that makes a new neuron layer. ``neuron`` here is a registered
+    neuron name (``"arlif"``, ``"lif_hard"``, ...; ``arlif info`` lists them) or a callable returning a neuron
+    module; ``neuron_kwargs`` go to it (e.g. ``{"decay": 0.2, "backend": "auto"}``); ``input_size`` ((H, W),
+    (L,) or ()) sizes input-dependent heads; other keywords go to the architecture (``dropout``,
     ``width``/``width_mult``, ...)."""
-    if name not in _MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {model_names()}")
+    if is_import_spec(name):
+        build = import_object(name, "model")
+        call = lambda: build(  # noqa: E731
+            num_classes=num_classes, in_channels=in_channels, neuron=factory, input_size=input_size, **kw
+        )
+    elif name in _MODELS:
+        if input_size is not None:
+            kw["input_size"] = tuple(input_size)
+        call = lambda: _MODELS[name](num_classes, in_channels, factory, **kw)  # noqa: E731
+    else:
+        raise ValueError(
+            f"unknown model {name!r}; choose one of {model_names()}, or name a builder of your own as "
+            "'package.module:function'"
+        )
     factory = neuron_factory(neuron, **(neuron_kwargs or {}))
     if input_size is not None:
-        kw["input_size"] = tuple(input_size)
+        input_size = tuple(input_size)
     try:
-        return _MODELS[name](num_classes, in_channels, factory, **kw)
+        model = call()
     except TypeError as exc:
         raise ValueError(f"model {name!r} does not take these options {sorted(kw)}: {exc}") from exc
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model {name!r} returned {type(model).__name__}, not a torch.nn.Module")
+    return model
 
 
 __all__ = [

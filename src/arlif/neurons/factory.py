@@ -6,12 +6,12 @@ options, into a zero-argument callable that makes one neuron layer; models call 
 
 from __future__ import annotations
 
-import importlib
 import warnings
 from collections.abc import Callable
 
 from torch import nn
 
+from .._imports import import_object, is_import_spec
 from .registry import NEURON_PRESETS, get_neuron, neuron_entries, neuron_names
 
 __all__ = ["NEURON_PRESETS", "neuron_factory", "neuron_names"]
@@ -28,8 +28,8 @@ def neuron_factory(neuron: str | Callable[..., nn.Module] = "arlif", **options) 
     """
     if callable(neuron) and not isinstance(neuron, str):
         return lambda: neuron(**options)
-    if isinstance(neuron, str) and ":" in neuron:
-        maker = _import_neuron(neuron)
+    if is_import_spec(neuron):
+        maker = import_object(neuron, "neuron")
         return lambda: maker(**options)
     if not isinstance(neuron, str):
         raise ValueError(f"unknown neuron {neuron!r}; choose one of {neuron_names()} or pass a callable")
@@ -48,17 +48,3 @@ def neuron_factory(neuron: str | Callable[..., nn.Module] = "arlif", **options) 
     merged = {**entry.options, **{k: v for k, v in options.items() if k in takes}}
     return lambda: entry.cls(**merged)
 
-
-def _import_neuron(spec: str) -> Callable[..., nn.Module]:
-    """``"package.module:Name"`` -> that callable, with an error that says which part is wrong."""
-    module, _, attr = spec.partition(":")
-    if not module or not attr:
-        raise ValueError(f"neuron {spec!r}: write a neuron of your own as 'package.module:ClassName'")
-    try:
-        found = importlib.import_module(module)
-    except ImportError as exc:
-        raise ValueError(f"neuron {spec!r}: cannot import {module!r} ({exc}); is it on PYTHONPATH?") from None
-    maker = getattr(found, attr, None)
-    if not callable(maker):
-        raise ValueError(f"neuron {spec!r}: {module} has no class or function {attr!r}")
-    return maker

@@ -30,7 +30,7 @@ class TrainConfig:
     dataset: str = "digits"  # registered dataset (arlif data list lists them)
     data_root: str | None = None  # folder that holds the dataset (not needed for digits)
     dataset_options: dict = field(default_factory=dict)  # passed to the dataset builder
-    model: str = "small_cnn"  # registered model
+    model: str = "small_cnn"  # registered model, or package.module:function of your own
     model_kwargs: dict = field(default_factory=dict)  # passed to the architecture (dropout, width, ...)
     neuron: str = "arlif"  # a registered neuron name (`arlif info` lists them) or package.module:Class
     neuron_kwargs: dict = field(default_factory=dict)  # passed to the neuron (decay, surrogate, ...)
