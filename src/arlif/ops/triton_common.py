@@ -9,7 +9,8 @@ added up by torch, so the result does not depend on scheduling.
 
 Scalars (V_th, λ, surrogate width, τ) come from a small cached tensor in the compute dtype, so float64 runs
 keep full precision (Triton passes Python floats as float32). Runs on CUDA tensors, or on CPU tensors under
-``TRITON_INTERPRET=1`` (set before this module is imported; used by the tests).
+``TRITON_INTERPRET=1`` (set before this module is imported; used by the tests). Each family's
+``triton_impl.py`` has the functions and contract of its ``cpu.py``.
 """
 
 from __future__ import annotations

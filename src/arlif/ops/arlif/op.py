@@ -4,16 +4,15 @@ shared wiring and the memory and dtype rules are in :mod:`arlif.ops.op_glue`."""
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from .. import op_glue as glue
 from ..dtypes import compute_dtype
 
 Tensor = torch.Tensor
-
-
-def _impl(backend: str):
-    return glue.implementation(__package__, backend)
+_impl = functools.partial(glue.implementation, __package__)  # backend name -> this family's cpu or triton module
 
 
 @torch.library.custom_op("arlif::arlif_fwd", mutates_args=())

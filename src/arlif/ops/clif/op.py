@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from .. import op_glue as glue
 
 Tensor = torch.Tensor
-
-
-def _impl(backend: str):
-    return glue.implementation(__package__, backend)
+_impl = functools.partial(glue.implementation, __package__)  # backend name -> this family's cpu or triton module
 
 
 @torch.library.custom_op("arlif::clif_fwd", mutates_args=())

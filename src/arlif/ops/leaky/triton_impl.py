@@ -1,6 +1,5 @@
-"""Triton kernels of the fused LIF (soft/hard) and PLIF: one launch for the forward over all T steps and one for the
-backward (docs/backends.md); the shared launch rules and helpers are in :mod:`arlif.ops.triton_common`. Same
-functions and contract as this folder's ``cpu.py``."""
+"""The fused LIF (soft or hard reset) and PLIF in Triton: kernels and launchers (shared rules and helpers:
+:mod:`arlif.ops.triton_common`)."""
 
 from __future__ import annotations
 
