@@ -5,9 +5,9 @@ import pytest
 import torch
 
 # Without a GPU, run the Triton kernels on CPU tensors through Triton's interpreter. Triton reads this when
-# a kernel is decorated, so it must be set before arlif.ops.triton_impl is first imported (i.e. here, at
-# collection). backend="auto" never picks interpreted Triton, so the other tests are unaffected. With a GPU
-# the Triton kernels are compiled and tests/test_fused_cuda.py checks them on CUDA tensors.
+# a kernel is decorated, so it must be set before a family's arlif.ops.<family>.triton_impl is first imported
+# (i.e. here, at collection). backend="auto" never picks interpreted Triton, so the other tests are unaffected.
+# With a GPU the Triton kernels are compiled and tests/test_fused_cuda.py checks them on CUDA tensors.
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 

@@ -471,11 +471,11 @@ def test_infinite_input_on_the_first_step_leaves_the_c_gradient_finite(backend):
 
 def test_triton_warps_knob_is_checked(monkeypatch):
     pytest.importorskip("triton")
-    from arlif.ops import triton_impl
+    from arlif.ops import triton_common
 
     monkeypatch.setenv("ARLIF_TRITON_NUM_WARPS", "8")
-    assert triton_impl._num_warps() == 8
+    assert triton_common._num_warps() == 8
     for bad in ("3", "eight", ""):
         monkeypatch.setenv("ARLIF_TRITON_NUM_WARPS", bad)
         with pytest.raises(ValueError, match="ARLIF_TRITON_NUM_WARPS must be 1, 2, 4, 8 or 16"):
-            triton_impl._num_warps()
+            triton_common._num_warps()

@@ -20,7 +20,7 @@ if backends.triton_importable() and os.environ.get("TRITON_INTERPRET") == "1":
     # Triton's own @jit helpers take the interpreter setting when triton is first imported. The compiled step of
     # the first test below imports it (through torch._dynamo) with TRITON_INTERPRET unset, which would leave the
     # interpreter unable to call them in the last test; import it now, at collection, under conftest's setting.
-    import arlif.ops.triton_impl  # noqa: F401
+    import arlif.ops.arlif.triton_impl  # noqa: F401
 
 
 def _strict_json(text: str):

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from ..ops import reference
+from ..ops.arlif.reference import arlif_step
 from ..surrogate import Surrogate
 from .base import BaseNeuron, check_decay, check_option
 from .registry import register_neuron
@@ -65,7 +65,7 @@ class ARLIF(BaseNeuron):
         self.c = nn.Parameter(torch.tensor(init_c), requires_grad=self.adaptive_reset and self.carry_memory)
 
     def _step_fn(self):
-        return reference.arlif_step
+        return arlif_step
 
     def _params(self):
         return (self.a, self.c)

@@ -19,17 +19,12 @@ import torch
 from torch import nn
 
 from ..ops import backends
+from ..ops.dtypes import compute_dtype
 from ..ops.reference import run_steps
 from ..surrogate import Surrogate, get_surrogate
 
 Tensor = torch.Tensor
 _STRIDED = torch.strided
-
-
-def _compute_dtype(x: Tensor) -> torch.dtype:
-    """The dtype the dynamics run in: float64 for float64 input, float32 otherwise. Half-precision states
-    would drift from the fused path within a few steps (bf16 has 8 bits of mantissa)."""
-    return torch.float64 if x.dtype == torch.float64 else torch.float32
 
 
 def check_option(neuron: str, name: str, value, ok: Callable[[float], bool], allowed: str) -> float:
@@ -276,7 +271,7 @@ class BaseNeuron(nn.Module):
         """One step: ``x`` [B, ...] -> spikes [B, ...] in x's dtype; updates the stored state (float32 for
         bf16/fp16 input, as in the fused multi-step path)."""
         self._check_input(x, 1, "[B, ...] (one time step)")
-        xc = x.to(_compute_dtype(x))
+        xc = x.to(compute_dtype(x.dtype))
         states = self._initial_states(xc)
         s, *new_states = self._step_fn()(xc, *states, *self._params(), **self._config())
         for name, st in zip(self.state_names, new_states):
@@ -291,7 +286,7 @@ class BaseNeuron(nn.Module):
         backend = backends.resolve_backend(self.neuron_kind, self.backend, x_seq.device)
         keep = self.store_state or self.return_state
         if backend == "torch":
-            xc = x_seq.to(_compute_dtype(x_seq))
+            xc = x_seq.to(compute_dtype(x_seq.dtype))
             states = self._initial_states(xc[0])
             spikes, final, seqs = run_steps(
                 self._step_fn(), xc, states, self._params(), keep_states=keep, **self._config()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..ops import reference
+from ..ops.clif.reference import clif_step
+from ..ops.leaky.reference import lif_step, plif_step
 from ..surrogate import Surrogate
 from .base import BaseNeuron, check_decay, check_option
 from .registry import register_neuron
@@ -35,7 +36,7 @@ class LIF(BaseNeuron):
         self.reset_mode = reset
 
     def _step_fn(self):
-        return reference.lif_step
+        return lif_step
 
     def _config(self) -> dict:
         return dict(
@@ -78,7 +79,7 @@ class PLIF(BaseNeuron):
         self.w = nn.Parameter(torch.tensor(init_w))
 
     def _step_fn(self):
-        return reference.plif_step
+        return plif_step
 
     def _params(self):
         return (self.w,)
@@ -118,7 +119,7 @@ class CLIF(BaseNeuron):
         self.tau = tau
 
     def _step_fn(self):
-        return reference.clif_step
+        return clif_step
 
     def _config(self) -> dict:
         return dict(surrogate=self.surrogate, v_threshold=self.v_threshold, tau=self.tau)

@@ -1,9 +1,11 @@
-"""Build and load the fused CPU kernels (``cpu_kernels.cpp``) on first use.
+"""Build and load the fused CPU kernels on first use: one shared library from every family's
+``cpu_kernels.cpp`` (``arlif.ops.<family>/``), the shared ``cpu_common.h`` and ``cpu_abi.cpp``.
 
 The kernels are plain C++ without torch headers, compiled by the system C++ compiler into a shared
-library and called through :mod:`ctypes` with raw data pointers. We do this by hand rather than with
-``torch.utils.cpp_extension.load_inline`` because that always compiles against the torch headers, which
-takes about a minute on a small machine (and in every fresh CI run); this file builds in seconds.
+library and called through :mod:`ctypes` with raw data pointers (each family's ``cpu.py`` declares its
+entry points). We do this by hand rather than with ``torch.utils.cpp_extension.load_inline`` because that
+always compiles against the torch headers, which takes about a minute on a small machine (and in every fresh
+CI run); this file builds in seconds.
 
 The library is cached under ``$ARLIF_CACHE_DIR`` (default ``~/.cache/arlif/kernels``), keyed by a hash of
 the source, the compiler, its flags and the CPU's instruction-set flags (``-march=native``), so a cache
@@ -26,9 +28,17 @@ from pathlib import Path
 from .._files import chmod_like_new_file
 from .backends import BackendUnavailableError
 
-SOURCE = Path(__file__).with_name("cpu_kernels.cpp")
-FLAGS = ["-O3", "-std=c++17", "-shared", "-fPIC", "-pthread", "-ffp-contract=off", "-fno-math-errno"]
+_HERE = Path(__file__).parent
+HEADER = _HERE / "cpu_common.h"
+ABI_SOURCE = _HERE / "cpu_abi.cpp"
+# the kernels of every family folder, found rather than listed: a new family needs no entry here
+SOURCES = [ABI_SOURCE, *sorted(_HERE.glob("*/cpu_kernels.cpp"))]
+# The library's ABI version and block size, defined here only and given to the compiler: the loaded library
+# must report the same version, and the host allocates one gradient partial per BLOCK neurons.
 ABI_VERSION = 1
+BLOCK = 128
+FLAGS = ["-O3", "-std=c++17", "-shared", "-fPIC", "-pthread", "-ffp-contract=off", "-fno-math-errno",
+         f"-DARLIF_ABI_VERSION={ABI_VERSION}", f"-DARLIF_BLOCK={BLOCK}"]  # fmt: skip
 
 _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
@@ -72,7 +82,7 @@ def _march_flags(cxx: str) -> list[str]:
 
 def _openmp_flags(cxx: str) -> list[str]:
     """``-fopenmp`` where the compiler has an OpenMP runtime to link (gcc: libgomp; clang only with libomp).
-    Without it the kernels start threads of their own (see ``parallel_blocks`` in cpu_kernels.cpp)."""
+    Without it the kernels start threads of their own (see ``parallel_blocks`` in cpu_common.h)."""
     code = "#include <omp.h>\nint main(){ return omp_get_max_threads() > 0 ? 0 : 1; }"
     return ["-fopenmp"] if _accepts(cxx, "-fopenmp", code, link=True) else []
 
@@ -102,7 +112,8 @@ def _build() -> ctypes.CDLL:
     cxx = compiler()
     if cxx is None:
         raise BackendUnavailableError(unavailable_reason())
-    source = SOURCE.read_bytes()
+    # the sources by name and content: a renamed or moved file makes another library too
+    source = b"\0".join(p.relative_to(_HERE).as_posix().encode() + b"\0" + p.read_bytes() for p in (HEADER, *SOURCES))
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
     flags = FLAGS + _march_flags(cxx) + _openmp_flags(cxx) + os.environ.get("ARLIF_CXXFLAGS", "").split()
     key = hashlib.sha256(
@@ -114,7 +125,7 @@ def _build() -> ctypes.CDLL:
         # build into a temporary file, then rename: concurrent processes never see a half-written library
         fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
         os.close(fd)
-        cmd = [cxx, *flags, str(SOURCE), "-o", tmp]
+        cmd = [cxx, *flags, *map(str, SOURCES), "-o", tmp]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             os.unlink(tmp)
@@ -126,26 +137,7 @@ def _build() -> ctypes.CDLL:
     lib = ctypes.CDLL(str(target))
     if lib.arlif_kernels_abi_version() != ABI_VERSION:
         raise BackendUnavailableError(f"stale kernel library {target}; delete it and retry")
-    _declare(lib)
     return lib
-
-
-def _declare(lib: ctypes.CDLL) -> None:
-    p, i64, f64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double, ctypes.c_int
-    sigs = {
-        "arlif_fwd": [p, p, p, i64, i64, f64, f64, f64, f64, i32, i32, i32, p, p, p, p, p, i32],
-        "arlif_bwd": [p, p, p, p, p, p, p, p, i64, i64, f64, f64, f64, f64, i32, i32, i32, i32, f64,
-                      p, p, p, p, p, i32],
-        "leaky_fwd": [p, p, i64, i64, f64, f64, i32, p, p, p, i32],
-        "leaky_bwd": [p, p, p, p, p, i64, i64, f64, f64, i32, i32, f64, p, p, p, i32],
-        "clif_fwd": [p, p, p, i64, i64, f64, f64, f64, p, p, p, p, p, i32],
-        "clif_bwd": [p, p, p, p, p, p, p, p, i64, i64, f64, f64, f64, i32, f64, p, p, p, i32],
-    }  # fmt: skip
-    for name, args in sigs.items():
-        for suffix in ("f32", "f64"):
-            fn = getattr(lib, f"{name}_{suffix}")
-            fn.argtypes = args
-            fn.restype = None
 
 
 def load() -> ctypes.CDLL:

@@ -1,0 +1,386 @@
+// What the fused CPU kernels of every neuron family share (docs/backends.md): constants, elementwise math,
+// the surrogate derivatives, the block and thread runner, state loads and stores, prefetching and the explicit
+// vector helpers. Each family's cpu_kernels.cpp includes it; arlif/ops/cpu_build.py compiles them into one
+// library and loads it with ctypes. Plain C++ (no torch headers), so that it builds in seconds.
+//
+// Layout: x, spikes and every sequence are contiguous [T, N]; states are [N]. Elements are processed in
+// blocks of BLOCK neurons; inner loops run over the neurons of a block and are written branch-free so
+// that the compiler vectorises them. Threads take contiguous ranges of blocks. Gradients of the scalar
+// parameters are summed per block (in double) into `partial[block]`; the caller adds the partials, so the
+// result does not depend on the number of threads.
+//
+// The math is that of the family's reference.py, in the same operation order, so float64 results agree with
+// the reference to rounding. Everything here has internal linkage (an unnamed namespace): each family's
+// translation unit gets its own copy, and the library exports only the families' extern "C" entry points.
+
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if defined(__GNUC__) && (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)))
+#include <immintrin.h>
+#endif
+
+#ifndef ARLIF_BLOCK
+#error "build with -DARLIF_BLOCK=<n> (arlif/ops/cpu_build.py passes it)"
+#endif
+
+// Each entry point is defined for both compute dtypes: M(float, f32) and M(double, f64), the suffixes the
+// host side (arlif/ops/cpu_host.py) asks for.
+#define ARLIF_FOR_COMPUTE_DTYPES(M) M(float, f32) M(double, f64)
+
+namespace {
+
+// neurons per block (set by cpu_build.py: the host allocates one gradient partial per block)
+constexpr int64_t BLOCK = ARLIF_BLOCK;
+
+// ---- elementwise math ------------------------------------------------------------------------------
+// float: a branch-free exp that the compiler vectorises (libm's expf/tanhf calls would keep the loops
+// scalar), and sigmoids that share one division. AR-LIF is bound by this arithmetic (three exponentials
+// per element and step), so every operation counts:
+// - exp: range reduction with one constant, then a polynomial evaluated with fused multiply-adds where the
+//   target has them, and a scale built from the bits of the rounding sum, without a conversion: with
+//   AVX-512, n/16 steps, a 16-entry table and degree 3; otherwise n steps of ln2 and degree 5 (both within
+//   4e-7 relative, 1e-8 on average).
+// - division: one per element and step for the x-only terms σ(x), tanh(x), σ(c·x) (a common denominator,
+//   see x_terms in arlif/cpu_kernels.cpp) and one for σ(m_t), instead of three.
+// The explicit fmas only touch these float helpers: the state updates keep the reference's separate
+// multiply and add (-ffp-contract=off), and float64 keeps libm for parity with the float64 reference.
+// double: libm, for exact parity with the float64 reference.
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA) || defined(__aarch64__)
+inline float fmadd(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
+#else
+inline float fmadd(float a, float b, float c) { return a * b + c; }  // no fma unit: a libm call would be slow
+#endif
+
+// a·b + c for gradient arithmetic, fused where the target has an FMA unit. The state updates do not use
+// it: they keep the reference's separate multiply and add (-ffp-contract=off) so that spikes match it.
+inline float mad(float a, float b, float c) { return fmadd(a, b, c); }
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA) || defined(__aarch64__)
+inline double mad(double a, double b, double c) { return __builtin_fma(a, b, c); }
+#else
+inline double mad(double a, double b, double c) { return a * b + c; }
+#endif
+
+// The n values of a in double, summed in a fixed order (eight running lanes, then pairwise): vectorises,
+// where one running sum is a chain of dependent scalar adds, and stays independent of the thread count.
+template <typename F>
+inline double block_sum(const F* a, int64_t n) {
+    double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; ++j) lane[j] += static_cast<double>(a[i + j]);
+    for (int j = 0; i < n; ++i, ++j) lane[j] += static_cast<double>(a[i]);
+    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+template <typename F>
+struct Math;
+
+#if defined(__AVX512F__)
+// With AVX-512 a 16-entry table fits one register (vpermd looks it up), so exp(-x) takes a finer range
+// reduction and a shorter polynomial (Math<float>::exp_neg): 6 fma-unit operations instead of 8.
+#define ARLIF_EXP_TABLE 1
+// 2^(j/16) rounded to float, as bits, minus j << 19 (see Math<float>::exp_neg)
+alignas(64) constexpr uint32_t kExp2Table[16] = {
+    0x3f800000u, 0x3f7daac3u, 0x3f7b95c2u, 0x3f79c3d3u, 0x3f7837f0u, 0x3f76f532u, 0x3f75fed7u, 0x3f75583fu,
+    0x3f7504f3u, 0x3f7508a4u, 0x3f75672au, 0x3f76248cu, 0x3f7744fdu, 0x3f78ccdfu, 0x3f7ac0c7u, 0x3f7d257du};
+#endif
+
+template <>
+struct Math<float> {
+#ifdef ARLIF_EXP_TABLE
+    // exp(-x) for |x| <= 87 (callers clamp) as 2^(n/16)·e^r: n = round(-x·16/ln2) from the low mantissa bits of
+    // the rounding sum k (as below), r = -x - n·ln2/16 with |r| <= ln2/32, where the degree-3 Taylor polynomial
+    // is within 9e-9 of e^r. With n = 16q + j, 2^(n/16) = 2^(j/16)·2^q is the table entry j with q added to its
+    // exponent; bits(k) << 19 = (n << 19) mod 2^32 = (q << 23) + (j << 19), so the table holds
+    // bits(2^(j/16)) - (j << 19) and one integer add makes the scale. Relative error: 4.0e-7 at |x| = 87,
+    // 8e-9 on average (exp_neg_poly: 4.0e-7 and 1e-8), in fewer operations on the fma units. Only for
+    // explicit vector code and its scalar twins: in a loop left to the auto-vectoriser the table lookup
+    // stops GCC from vectorising the loop at all.
+    static inline float exp_neg_table(float x) {
+        const float k = fmadd(-x, 23.0831203460693359f, 12582912.0f);  // 16/ln2, 1.5·2^23
+        const float n = k - 12582912.0f;
+        const float r = fmadd(n, -0.0433216989040374756f, -x);  // ln2/16 rounded: off by 1.2e-10
+        float p = fmadd(0.166666672f, r, 0.5f);
+        p = fmadd(p, r, 1.0f);
+        p = fmadd(p, r, 1.0f);
+        uint32_t bits;
+        std::memcpy(&bits, &k, sizeof bits);
+        bits = kExp2Table[bits & 15u] + (bits << 19);
+        float scale;
+        std::memcpy(&scale, &bits, sizeof scale);
+        return p * scale;
+    }
+#endif
+    // exp(-x) for |x| <= 87 (callers clamp). The argument's negation is folded into the first fmas
+    // (exactly: negating is exact), which saves an instruction per call in the hot loops.
+    static inline float exp_neg_poly(float x) {
+        // round -x·log2(e) to the nearest integer n by adding 1.5·2^23: the sum's low mantissa bits are n
+        const float k = fmadd(-x, 1.44269504088896341f, 12582912.0f);
+        const float n = k - 12582912.0f;
+        // r = -x - n·ln2 with one fma: ln 2 rounded to float is off by 1.9e-9, so r is off by at most
+        // |n|·1.9e-9 (1.1e-7 at the clamp of σ(m), |n| <= 126, where σ is within 1e-38 of 0 or 1; 5.5e-8 at the
+        // ±20 clamp of the x terms)
+        const float r = fmadd(n, -0.693147182464599609f, -x);
+        float p = 8.312505669891834e-3f;  // degree-5 minimax on [-ln2/2, ln2/2] (relative error 1.05e-7)
+        p = fmadd(p, r, 4.189009591937065e-2f);
+        p = fmadd(p, r, 1.6667114198207855e-1f);
+        p = fmadd(p, r, 4.99992311000824e-1f);
+        p = fmadd(p, r, 1.0f);
+        p = fmadd(p, r, 1.0f);
+        // bits(k) = bits(1.5·2^23) + n, and bits(1.5·2^23) << 23 wraps to 0: 2^n = ((bits(k) + 127) << 23).
+        // Multiplying by the scale (rather than adding n << 23 to p's bits) keeps NaN payloads.
+        uint32_t bits;
+        std::memcpy(&bits, &k, sizeof bits);
+        bits = (bits + 127u) << 23;
+        float scale;
+        std::memcpy(&scale, &bits, sizeof scale);
+        return p * scale;
+    }
+    // the exp(-x) of the AR-LIF kernels, the scalar twin of vexp_neg
+#ifdef ARLIF_EXP_TABLE
+    static inline float exp_neg(float x) { return exp_neg_table(x); }
+#else
+    static inline float exp_neg(float x) { return exp_neg_poly(x); }
+#endif
+    // x clamped to [-L, L] (L > 0) with integer operations on the bits: |x|'s bits are shifted by 2^23 - 1 so
+    // that the NaNs wrap to negative int32 values, a signed min with L's (shifted) bits clamps the finite
+    // magnitudes and leaves a NaN, then the shift is undone and x's sign put back. Float selects would not
+    // become min/max instructions when vectorised (signed zeros and NaNs forbid it without -ffast-math) but a
+    // longer mask-and-blend sequence. The explicit vector code (vclamp_abs) uses min/max: same results.
+    static inline float clamp_abs(float x, float L) {
+        uint32_t bx, bl;
+        std::memcpy(&bx, &x, sizeof bx);
+        std::memcpy(&bl, &L, sizeof bl);
+        const uint32_t sign = bx & 0x80000000u;
+        const int32_t mag = static_cast<int32_t>((bx & 0x7fffffffu) + 0x7fffffu);
+        const int32_t lim = static_cast<int32_t>(bl + 0x7fffffu);
+        bx = (static_cast<uint32_t>(mag < lim ? mag : lim) - 0x7fffffu) | sign;
+        std::memcpy(&x, &bx, sizeof x);
+        return x;
+    }
+    // exp(-x) is clamped to [e^-87, e^87]: beyond that σ is within 2e-38 of 0 or 1 (absolute). `sigmoid` is
+    // the twin of vsigmoid; `sigmoid_autovec` is for loops left to the auto-vectoriser (CLIF, surrogates).
+    static inline float sigmoid(float x) { return 1.0f / (1.0f + exp_neg(clamp_abs(x, 87.0f))); }
+    static inline float sigmoid_autovec(float x) { return 1.0f / (1.0f + exp_neg_poly(clamp_abs(x, 87.0f))); }
+};
+
+template <>
+struct Math<double> {
+    static inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+    static inline double sigmoid_autovec(double x) { return sigmoid(x); }
+};
+
+// dS/du of the surrogate `kind` (ids of arlif.surrogate.KIND_IDS) for n values of u.
+template <typename F>
+void surrogate_grad(int kind, F width, const F* u, F* out, int64_t n) {
+    switch (kind) {
+        case 0: {  // rectangle: 1/α inside the window (the reference's 1/α, not a division per element)
+            const F half = width / F(2), inv = F(1) / width;
+            #pragma GCC ivdep
+            for (int64_t i = 0; i < n; ++i) out[i] = std::abs(u[i]) <= half ? inv : F(0);
+            break;
+        }
+        case 1: {  // triangle: a multiply by 1/γ² instead of a division per element (within an ulp)
+            const F inv_w2 = F(1) / (width * width);
+            #pragma GCC ivdep
+            for (int64_t i = 0; i < n; ++i) {
+                F d = width - std::abs(u[i]);
+                out[i] = (d > F(0) ? d : F(0)) * inv_w2;
+            }
+            break;
+        }
+        case 2: {  // sigmoid
+            #pragma GCC ivdep
+            for (int64_t i = 0; i < n; ++i) {
+                F s = Math<F>::sigmoid_autovec(width * u[i]);
+                out[i] = width * s * (F(1) - s);
+            }
+            break;
+        }
+        default: {  // atan
+            const F k = static_cast<F>(3.14159265358979323846 * static_cast<double>(width) / 2.0);
+            const F half = width / F(2);
+            #pragma GCC ivdep
+            for (int64_t i = 0; i < n; ++i) {
+                F z = k * u[i];
+                out[i] = half / (F(1) + z * z);
+            }
+            break;
+        }
+    }
+}
+
+// Run fn(first_block, end_block) over all blocks on up to nthreads threads, each taking one contiguous range.
+// Built with OpenMP (the default where the compiler supports it), the threads are those of the OpenMP runtime
+// that PyTorch itself uses: the dynamic loader reuses the libgomp.so.1 that torch has already loaded, so our
+// kernels and torch's operators share one pool. Threads of our own would compete for the cores with torch's
+// workers, which keep spinning for a while after every parallel torch operator.
+template <typename Fn>
+void parallel_blocks(int64_t nblocks, int nthreads, Fn fn) {
+    const int64_t nt = std::max<int64_t>(1, std::min<int64_t>(nthreads, nblocks));
+    if (nt == 1) {
+        fn(0, nblocks);
+        return;
+    }
+#ifdef _OPENMP
+    #pragma omp parallel num_threads(static_cast<int>(nt))
+    {
+        const int64_t k = omp_get_thread_num(), got = omp_get_num_threads();
+        const int64_t per = (nblocks + got - 1) / got;
+        const int64_t b0 = k * per, b1 = std::min(nblocks, b0 + per);
+        if (b0 < b1) fn(b0, b1);
+    }
+#else
+    std::vector<std::thread> pool;
+    const int64_t per = (nblocks + nt - 1) / nt;
+    for (int64_t k = 1; k < nt; ++k) {
+        const int64_t b0 = k * per, b1 = std::min(nblocks, b0 + per);
+        if (b0 < b1) pool.emplace_back(fn, b0, b1);
+    }
+    fn(0, std::min(nblocks, per));
+    for (auto& th : pool) th.join();
+#endif
+}
+
+inline int64_t block_len(int64_t b, int64_t N) { return std::min(BLOCK, N - b * BLOCK); }
+
+// Distance (in elements) between the [T, BLOCK] arrays of a scratch buffer: T·BLOCK plus 48 elements, so
+// that the arrays do not all start at the same offset modulo 4 KiB. At T·BLOCK·4 bytes (a multiple of
+// 4 KiB for even T) the same element of each array fell into one L1 set, and loads that follow stores at
+// an address equal modulo 4 KiB can stall on a false dependency ("4K aliasing"). Every backward kernel lays
+// out its scratch this way.
+inline int64_t scratch_stride(int64_t T) { return T * BLOCK + 48; }
+
+// A block's initial state: dst[0, n) = s0[i0, i0 + n), or zeros where the state is absent (s0 null: at rest).
+template <typename F>
+inline void load_state(const F* s0, int64_t i0, int64_t n, F* dst) {
+    if (s0) std::memcpy(dst, s0 + i0, n * sizeof(F));
+    else std::fill(dst, dst + n, F(0));
+}
+
+// A block's part of an optional [N] output (a final state, or the gradient of an initial state):
+// out[i0, i0 + n) = src[0, n), nothing where out is null (not asked for, or no initial state given).
+template <typename F>
+inline void store_state(F* out, int64_t i0, int64_t n, const F* src) {
+    if (out) std::memcpy(out + i0, src, n * sizeof(F));
+}
+
+// Prefetch row t of the sequences `seqs` for the block after b (up to b1) into L2 (rw: for writing). The
+// blocked kernels read each row of a block from a different place (rows are N elements apart) and only
+// a few cache lines per row, which the hardware prefetchers do not pick up; asking for the next block's
+// rows hides the memory latency behind the work of the current block. The requests go out one row per
+// step of the current block's time loops rather than all at its start, where a burst of a whole block's
+// lines (up to 256) would fill the core's miss buffers and stall the loads behind it. Every neuron's kernels
+// do the same, so that the comparisons between neurons stay like for like (docs/backends.md#fused-kernels).
+template <typename F, int K>
+inline void prefetch_next(const F* const (&seqs)[K], int64_t t, int64_t N, int64_t b, int64_t b1, int rw) {
+    constexpr int64_t line = 64 / sizeof(F);
+    const int64_t nb = b + 1;
+    if (nb >= b1) return;
+    // the whole BLOCK even where the last block is shorter (a prefetch never faults): with the block's length
+    // as the bound, the compiler can prove the loop finite and drop it as free of side effects.
+    const int64_t col = nb * BLOCK;
+    for (const F* p : seqs) {
+        if (!p) continue;
+        for (int64_t i = 0; i < BLOCK; i += line) {
+            if (rw) __builtin_prefetch(p + t * N + col + i, 1, 2);
+            else __builtin_prefetch(p + t * N + col + i, 0, 2);
+        }
+    }
+}
+
+// Explicit vectors of VW floats where the target has AVX-512, or AVX2 with FMA: the exp and sigmoid of
+// Math<float> in the same operations and order (so the same results bit for bit), for kernels whose loops the
+// auto-vectoriser does not turn into the code wanted.
+#if defined(__GNUC__) && (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)))
+#if defined(__AVX512F__)
+constexpr int VW = 16;
+typedef __m512 vf;
+inline vf vfmadd(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+inline vf vfnmadd(vf a, vf b, vf c) { return _mm512_fnmadd_ps(a, b, c); }  // -(a·b) + c
+inline vf vfnmsub(vf a, vf b, vf c) { return _mm512_fnmsub_ps(a, b, c); }  // -(a·b) - c
+#else
+constexpr int VW = 8;
+typedef __m256 vf;
+inline vf vfmadd(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+inline vf vfnmadd(vf a, vf b, vf c) { return _mm256_fnmadd_ps(a, b, c); }
+inline vf vfnmsub(vf a, vf b, vf c) { return _mm256_fnmsub_ps(a, b, c); }
+#endif
+typedef uint32_t vu __attribute__((vector_size(sizeof(vf))));
+#define ARLIF_LANES _Pragma("GCC unroll 8") for (int u = 0; u < U; ++u)
+
+inline vf vsplat(float a) { return vf{} + a; }
+
+inline vf vclamp_abs(vf x, float L) {  // Math<float>::clamp_abs: min then max, x second (NaN stays)
+#if defined(__AVX512F__)
+    return _mm512_max_ps(vsplat(-L), _mm512_min_ps(vsplat(L), x));
+#else
+    return _mm256_max_ps(vsplat(-L), _mm256_min_ps(vsplat(L), x));
+#endif
+}
+
+template <int U>
+inline void vexp_neg(const vf (&x)[U], vf (&out)[U]) {  // Math<float>::exp_neg
+#ifdef ARLIF_EXP_TABLE
+    vf k[U], n[U], r[U], p[U];
+    const __m512i tbl = _mm512_load_si512(kExp2Table);
+    ARLIF_LANES k[u] = vfnmadd(x[u], vsplat(23.0831203460693359f), vsplat(12582912.0f));
+    ARLIF_LANES n[u] = k[u] - 12582912.0f;
+    ARLIF_LANES r[u] = vfnmsub(n[u], vsplat(0.0433216989040374756f), x[u]);
+    ARLIF_LANES p[u] = vfmadd(vsplat(0.166666672f), r[u], vsplat(0.5f));
+    ARLIF_LANES p[u] = vfmadd(p[u], r[u], vsplat(1.0f));
+    ARLIF_LANES p[u] = vfmadd(p[u], r[u], vsplat(1.0f));
+    ARLIF_LANES {
+        const __m512i kb = _mm512_castps_si512(k[u]);  // vpermd reads the low 4 bits: j
+        const __m512i sc = _mm512_add_epi32(_mm512_permutexvar_epi32(kb, tbl), _mm512_slli_epi32(kb, 19));
+        out[u] = p[u] * _mm512_castsi512_ps(sc);
+    }
+#else
+    vf k[U], n[U], r[U], p[U];
+    ARLIF_LANES k[u] = vfnmadd(x[u], vsplat(1.44269504088896341f), vsplat(12582912.0f));  // -x·log2e + magic
+    ARLIF_LANES n[u] = k[u] - 12582912.0f;
+    ARLIF_LANES r[u] = vfnmsub(n[u], vsplat(0.693147182464599609f), x[u]);  // -n·ln2 - x
+    ARLIF_LANES p[u] = vfmadd(vsplat(8.312505669891834e-3f), r[u], vsplat(4.189009591937065e-2f));
+    ARLIF_LANES p[u] = vfmadd(p[u], r[u], vsplat(1.6667114198207855e-1f));
+    ARLIF_LANES p[u] = vfmadd(p[u], r[u], vsplat(4.99992311000824e-1f));
+    ARLIF_LANES p[u] = vfmadd(p[u], r[u], vsplat(1.0f));
+    ARLIF_LANES p[u] = vfmadd(p[u], r[u], vsplat(1.0f));
+    ARLIF_LANES out[u] = p[u] * (vf)(((vu)k[u] + 127u) << 23);
+#endif
+}
+
+inline vf vload(const float* p) {
+    vf r;
+    std::memcpy(&r, p, sizeof r);
+    return r;
+}
+inline void vstore(float* p, vf a) { std::memcpy(p, &a, sizeof a); }
+
+inline vf vsigmoid(vf x) {  // Math<float>::sigmoid
+    vf arg[1] = {vclamp_abs(x, 87.0f)}, e[1];
+    vexp_neg<1>(arg, e);
+    return 1.0f / (1.0f + e[0]);
+}
+
+#define ARLIF_HAVE_VECTORS 1
+#endif
+
+// Run fn(first_block, end_block) over the blocks of the N neurons of A (see parallel_blocks).
+template <typename Args, typename Fn>
+void run_blocks(const Args& A, int nthreads, Fn fn) {
+    parallel_blocks((A.N + BLOCK - 1) / BLOCK, nthreads, fn);
+}
+
+}  // namespace
