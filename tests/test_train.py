@@ -18,7 +18,7 @@ from arlif.train import TrainConfig, TrainingDiverged, load_checkpoint, load_con
 from arlif.train import loop as loop_module
 from arlif.train.checkpoint import atomic_save
 from arlif.train.config import FIELDS
-from arlif.train.setup import build_mixer
+from arlif.train.inputs import build_mixer
 
 FAST = dict(
     epochs=2,
@@ -445,7 +445,7 @@ def test_configs_parse_and_build():
     from dataclasses import replace
 
     from arlif.data import get_dataset_info
-    from arlif.train.setup import build_model
+    from arlif.train.model import build_model
 
     configs = sorted((Path(__file__).parents[1] / "src" / "arlif" / "configs").glob("*.yaml"))
     assert len(configs) == 21
