@@ -331,7 +331,7 @@ def test_custom_surrogates_are_refused_with_a_reason():
 
     with pytest.raises(ValueError, match="kind 'gauss' is not one of .*get_surrogate"):
         Gauss(1.0)
-    with pytest.raises(TypeError, match="overrides derivative"):
+    with pytest.raises(TypeError, match="defines derivative"):
         Wide()
 
 
