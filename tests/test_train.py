@@ -64,9 +64,10 @@ def test_mixup_cutmix_give_soft_labels_that_train():
     assert torch.isfinite(out.grad).all()
 
 
-def test_soft_label_training_runs(tmp_path):
-    summary = train(_cfg(tmp_path, epochs=1, mixup_alpha=0.2, cutmix_alpha=1.0))
-    assert 0 <= summary["final_acc"] <= 100
+def test_soft_label_training_learns(tmp_path):
+    # one full epoch (45 steps) on digits: chance is 10%; seeds 1-4 and the default one reach 80-85%
+    summary = train(_cfg(tmp_path, epochs=1, max_steps_per_epoch=None, mixup_alpha=0.2, cutmix_alpha=1.0))
+    assert summary["final_acc"] > 50
 
 
 # ---- config ---------------------------------------------------------------------------------------
