@@ -85,6 +85,7 @@ def _quiet(*args, **kwargs) -> None:
 
 
 def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, verbose: bool = True) -> dict:
+    """One process of :func:`train`: set up, run the epochs, sum up."""
     t_start = time.time()
     run, start_epoch = _set_up(cfg, ckpt, dist, verbose)
     if dist.is_main:
