@@ -1,3 +1,4 @@
+import functools
 import os
 from pathlib import Path
 
@@ -20,3 +21,19 @@ def golden_path() -> Path:
     if not GOLDEN.exists():
         pytest.fail(f"golden vectors not found at {GOLDEN}; set ARLIF_GOLDEN to the path of neurons.npz")
     return GOLDEN
+
+
+@functools.cache
+def _cpu_kernels_missing() -> str | None:
+    """Why the fused CPU kernels cannot run here (no C++ compiler to build them), or ``None``."""
+    from arlif.ops import available_backends
+
+    if "cpu" in available_backends("arlif", "cpu"):
+        return None
+    return "fused CPU kernels unavailable: no C++ compiler to build them (install g++ or set ARLIF_CXX)"
+
+
+def pytest_runtest_setup(item):
+    # the one skip of tests that run the fused CPU kernels: mark them (or their "cpu" parameter) cpu_kernels
+    if item.get_closest_marker("cpu_kernels") is not None and _cpu_kernels_missing():
+        pytest.skip(_cpu_kernels_missing())

@@ -45,7 +45,8 @@ def build(name: str, meta: dict, dtype=torch.float64, **kw):
 
 
 def run(mod, data, dtype, step_mode: str):
-    """Forward the shared input, return (spikes, v, m, loss) with the golden loss."""
+    """Forward the shared input and backpropagate the golden loss; return ``(x, spikes, v, m)`` (``m`` is
+    ``None`` for a neuron without that state). ``x.grad`` and the parameters' ``.grad`` hold the gradients."""
     x = torch.tensor(data["x"], dtype=dtype, requires_grad=True)
     mod.step_mode = step_mode
     mod.reset()

@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from arlif.cli import main
 
 
+@pytest.mark.cpu_kernels
 def test_bench_writes_json_and_markdown(tmp_path, capsys):
     js, md = tmp_path / "b.json", tmp_path / "b.md"
     args = ["--neurons", "arlif,clif", "--backends", "torch,cpu", "--shape", "2,3", "--T", "3", "--quiet"]
@@ -43,10 +46,10 @@ def test_bench_rejects_unknown_names(capsys):
     assert main(["bench", "--backends", "cuda"]) == 2
 
 
+@pytest.mark.cpu_kernels
 def test_bench_counts_page_faults_and_steadies_the_heap(tmp_path, capsys):
     import mmap
 
-    import pytest
     import torch
 
     from arlif import bench

@@ -68,7 +68,7 @@ def _scale_input_grad(fn, factor):
     return wrong
 
 
-@pytest.mark.skipif("cpu" not in available_backends("plif", "cpu"), reason="fused CPU kernels unavailable")
+@pytest.mark.cpu_kernels
 def test_a_wrong_gradient_fails_exactly_that_neuron_and_backend(monkeypatch):
     monkeypatch.setitem(backends._FUSED["plif"], "cpu", _scale_input_grad(backends.get_fused("plif", "cpu"), 1.05))
     report = selftest.run_selftest("cpu", quick=True, backends=["cpu", "torch"], compile_check=False)
@@ -101,7 +101,7 @@ def _inverts_box_width(fn):
     return wrong
 
 
-@pytest.mark.skipif("cpu" not in available_backends("clif", "cpu"), reason="fused CPU kernels unavailable")
+@pytest.mark.cpu_kernels
 @pytest.mark.parametrize("family, mutate, variant", [("clif", _ignores_threshold, "clif"),
                                                       ("lif", _ignores_threshold, "lif_hard"),
                                                       ("arlif", _inverts_box_width, "arlif")])  # fmt: skip
@@ -113,7 +113,7 @@ def test_kernels_that_mishandle_a_constant_at_its_default_fail(monkeypatch, fami
     assert not report.ok and {r.neuron for r in report.failed} == {variant}
 
 
-@pytest.mark.skipif("cpu" not in available_backends("lif", "cpu"), reason="fused CPU kernels unavailable")
+@pytest.mark.cpu_kernels
 def test_a_wrong_spike_makes_the_cli_exit_1_with_a_clear_table(monkeypatch, capsys, tmp_path):
     right = backends.get_fused("lif", "cpu")
 

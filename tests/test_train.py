@@ -18,7 +18,7 @@ from arlif.train import TrainConfig, TrainingDiverged, load_checkpoint, load_con
 from arlif.train import loop as loop_module
 from arlif.train.checkpoint import atomic_save
 from arlif.train.config import FIELDS
-from arlif.train.setup import build_mixer
+from arlif.train.inputs import build_mixer
 
 FAST = dict(
     epochs=2,
@@ -64,9 +64,10 @@ def test_mixup_cutmix_give_soft_labels_that_train():
     assert torch.isfinite(out.grad).all()
 
 
-def test_soft_label_training_runs(tmp_path):
-    summary = train(_cfg(tmp_path, epochs=1, mixup_alpha=0.2, cutmix_alpha=1.0))
-    assert 0 <= summary["final_acc"] <= 100
+def test_soft_label_training_learns(tmp_path):
+    # one full epoch (45 steps) on digits: chance is 10%; seeds 1-4 and the default one reach 80-85%
+    summary = train(_cfg(tmp_path, epochs=1, max_steps_per_epoch=None, mixup_alpha=0.2, cutmix_alpha=1.0))
+    assert summary["final_acc"] > 50
 
 
 # ---- config ---------------------------------------------------------------------------------------
@@ -445,7 +446,7 @@ def test_configs_parse_and_build():
     from dataclasses import replace
 
     from arlif.data import get_dataset_info
-    from arlif.train.setup import build_model
+    from arlif.train.model import build_model
 
     configs = sorted((Path(__file__).parents[1] / "src" / "arlif" / "configs").glob("*.yaml"))
     assert len(configs) == 21

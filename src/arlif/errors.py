@@ -11,6 +11,10 @@ class ConfigError(ArlifError, ValueError):
     """An invalid configuration: unknown key, wrong type or value."""
 
 
+class TrainingDiverged(ArlifError):
+    """The training loss became NaN or infinite."""
+
+
 class DataError(ArlifError):
     """A dataset that is missing, incomplete or corrupt."""
 

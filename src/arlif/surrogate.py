@@ -12,11 +12,11 @@ sigmoid    α·σ(αu)·(1 - σ(αu))                 α = 4
 atan       (α/2) / (1 + (π·α·u/2)²)            α = 2
 =========  ==================================  =============
 
-A surrogate is a small ``nn.Module``: ``sg(u)`` returns spikes (same dtype as ``u``) and
-``sg.derivative(u)`` returns dS/du as a plain tensor. The fused kernels read ``sg.kind`` and
-``sg.width`` and evaluate the same formula themselves, so this file is the one definition. For the same
-reason the set of formulas is closed: a subclass with a new ``kind`` or its own ``derivative`` is refused
-when it is made.
+A surrogate is a small ``nn.Module``: ``sg(u)`` returns spikes (same dtype as ``u``), and
+``surrogate_derivative(u, sg.kind, sg.width)`` is dS/du as a plain tensor. The fused kernels read
+``sg.kind`` and ``sg.width`` and evaluate the same formula themselves, so this file is the one definition.
+For the same reason the set of formulas is closed: a subclass with a new ``kind`` or a ``derivative``
+method of its own is refused when it is made.
 """
 
 from __future__ import annotations
@@ -85,17 +85,17 @@ class Surrogate(nn.Module):
     def __init__(self, width: float):
         super().__init__()
         cls = type(self)
-        # The fused kernels evaluate the four formulas natively by kind; a new kind or an overridden
-        # derivative() would be ignored there (or fail deep inside), so say so here.
+        # The fused kernels evaluate the four formulas natively by kind; a new kind or a derivative() of the
+        # subclass would be ignored there (or fail deep inside), so say so here.
         if cls.kind not in KIND_IDS:
             raise ValueError(
                 f"{cls.__name__}: surrogate kind {cls.kind!r} is not one of {sorted(KIND_IDS)}. arlif's "
                 f"surrogates are these formulas, evaluated natively by every backend; pick one with "
                 f"get_surrogate(name, width)"
             )
-        if cls.derivative is not Surrogate.derivative:
+        if hasattr(cls, "derivative"):
             raise TypeError(
-                f"{cls.__name__} overrides derivative(), which would not change the gradient: every backend "
+                f"{cls.__name__} defines derivative(), which would not change the gradient: every backend "
                 f"evaluates the {cls.kind!r} formula itself. Use a built-in surrogate with another width"
             )
         width = float(width)
@@ -109,9 +109,6 @@ class Surrogate(nn.Module):
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         return _SurrogateSpike.apply(u, self.kind, self.width)
-
-    def derivative(self, u: torch.Tensor) -> torch.Tensor:
-        return surrogate_derivative(u, self.kind, self.width)
 
     def extra_repr(self) -> str:
         return f"width={self.width}"

@@ -41,7 +41,7 @@ sjl = pytest.importorskip("spikingjelly.activation_based.layer")
 
 TOL = dict(rtol=1e-10, atol=1e-12)
 FUSED_HERE = available_backends("lif", "cpu")
-BACKENDS = [b for b in ("torch", "cpu") if b in FUSED_HERE]
+BACKENDS = ["torch", pytest.param("cpu", marks=pytest.mark.cpu_kernels)]  # cpu: skipped without a compiler
 
 # name -> (ours, theirs); widths other than the defaults, so a wrong mapping of the width would show
 SURROGATES = {

@@ -39,7 +39,7 @@ def run(args) -> int:
     from arlif.errors import ArlifError
     from arlif.train.distributed import DistInfo
     from arlif.train.evaluation import load_model, test_inputs
-    from arlif.train.setup import resolve_device
+    from arlif.train.runtime import resolve_device
 
     if args.samples < 1 or args.batch_size < 1:
         raise ArlifError("--samples and --batch-size must be >= 1")

@@ -74,13 +74,6 @@ class _SafeUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load {module}.{name} (not part of a CIFAR batch)")
 
 
-def _key(d: dict, name: str):
-    for k in (name, name.encode()):
-        if k in d:
-            return d[k]
-    raise KeyError(name)
-
-
 def load_pickle(path: Path) -> dict:
     """Unpickle one batch, with every ``bytes`` key turned into ``str``."""
     try:

@@ -20,6 +20,8 @@ from collections.abc import Callable
 
 import torch
 
+from ..errors import ArlifError
+
 BACKEND_NAMES = ("auto", "torch", "cpu", "triton")
 
 _FUSED: dict[str, dict[str, Callable]] = {}
@@ -30,7 +32,7 @@ _PROBES: dict[tuple[str, str], Callable[[bool], str | None]] = {}
 _WARNED: set[str] = set()
 
 
-class BackendUnavailableError(RuntimeError):
+class BackendUnavailableError(ArlifError, RuntimeError):
     """The requested backend cannot run here (not built, wrong device, or Triton missing)."""
 
 

@@ -12,10 +12,10 @@ _LAZY = {
     "TrainConfig": "config",
     "load_config": "config",
     "train": "loop",
-    "TrainingDiverged": "loop",
+    "TrainingDiverged": ".errors",  # defined in arlif.errors: ".errors" is that module, relative to arlif.train
     "evaluate": "evaluation",
-    "encode": "setup",
-    "build_model": "setup",
+    "encode": "inputs",
+    "build_model": "model",
     "tet_loss": "loss",
     "atomic_save": "checkpoint",
     "load_checkpoint": "checkpoint",

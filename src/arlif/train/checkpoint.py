@@ -1,4 +1,5 @@
-"""Checkpoints written atomically: a crash during a write never destroys the previous checkpoint."""
+"""Checkpoints: what a training checkpoint holds, written atomically (a crash during a write never destroys
+the previous checkpoint), loaded with clear errors, and restored to continue a run."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ArlifError
+from ..errors import ArlifError, ConfigError
+from .config import RESUMABLE_OVERRIDES, TrainConfig, from_dict
+from .optim import restore_scheduler
 
 
 def atomic_save(obj, path: str | Path) -> None:
@@ -83,3 +86,58 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
         )
     ckpt["path"] = str(path)
     return ckpt
+
+
+def training_state(
+    model, opt, sched, scaler, cfg: TrainConfig, epoch: int, best: tuple[float, int], shape: dict, amp: bool, metrics
+) -> dict:
+    """The checkpoint of epoch ``epoch``: everything to continue the run (weights, optimiser, schedule, grad
+    scaler, best test accuracy and its epoch, config) and to rebuild its model (``data_shape``). ``model`` is
+    the unwrapped model; ``amp``: whether the run trains under autocast, resolved on its device, so that
+    evaluation can follow it; ``metrics`` the epoch's metrics line."""
+    return {
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "scaler": scaler.state_dict(),
+        "epoch": epoch,
+        "best_acc": best[0],
+        "best_epoch": best[1],
+        "config": cfg.to_dict(),
+        "data_shape": shape,
+        "amp": amp,
+        "metrics": metrics,
+        "arlif_version": _version(),
+    }
+
+
+def restore_training_state(ckpt: dict, model, opt, sched, scaler) -> tuple[int, tuple[float, int]]:
+    """Load a checkpoint of :func:`training_state` into a run's objects; returns its epoch and its best test
+    accuracy and that epoch."""
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    restore_scheduler(sched, opt, ckpt["scheduler"])
+    scaler.load_state_dict(ckpt["scaler"])
+    return ckpt["epoch"], (ckpt["best_acc"], ckpt["best_epoch"])
+
+
+def prepare_resume(resume: str | Path, overrides: dict | None) -> tuple[TrainConfig, dict]:
+    """Config and checkpoint of a run to continue; only some keys may change (e.g. more ``epochs``)."""
+    ckpt = load_checkpoint(resume)
+    values = dict(ckpt["config"])
+    for key, value in (overrides or {}).items():
+        if key not in RESUMABLE_OVERRIDES and values.get(key) != value:
+            raise ConfigError(
+                f"cannot change {key!r} when resuming (it would not continue the same run); "
+                f"keys that may change: {sorted(RESUMABLE_OVERRIDES)}"
+            )
+        values[key] = value
+    # the run continues in the folder its checkpoint is in now (it may have been moved), unless told otherwise
+    values["out"] = (overrides or {}).get("out") or str(Path(ckpt["path"]).parent)
+    return from_dict(values, f"checkpoint {ckpt['path']}"), ckpt
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__

@@ -17,8 +17,10 @@ from . import distributed as D
 from .checkpoint import HOW_TO_GET, load_checkpoint
 from .config import from_dict
 from .distributed import DistInfo
-from .setup import amp_dtype as autocast_dtype
-from .setup import build_model, encode, resolve_device
+from .inputs import encode
+from .model import build_model
+from .runtime import amp_dtype as autocast_dtype
+from .runtime import resolve_device
 
 
 @torch.no_grad()
