@@ -449,7 +449,7 @@ def test_configs_parse_and_build():
     from arlif.train.model import build_model
 
     configs = sorted((Path(__file__).parents[1] / "src" / "arlif" / "configs").glob("*.yaml"))
-    assert len(configs) == 21
+    assert len(configs) == 22
     for path in configs:
         cfg = load_config(path)
         info = get_dataset_info(cfg.dataset)
