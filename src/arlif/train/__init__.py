@@ -1,4 +1,5 @@
-"""Training: config, TET loss, checkpoints, distributed plumbing and the loop (joins models and data).
+"""Training: config, TET loss, checkpoints, distributed plumbing and the loop (joins models and data), run
+from the config (:func:`train`, ``arlif train``) or on a model and datasets given in Python (:func:`fit`).
 
 Names are loaded on first use, so the CLI can read the config schema (``arlif train --help``) without
 importing torch.
@@ -12,6 +13,7 @@ _LAZY = {
     "TrainConfig": "config",
     "load_config": "config",
     "train": "loop",
+    "fit": "fitting",
     "TrainingDiverged": ".errors",  # defined in arlif.errors: ".errors" is that module, relative to arlif.train
     "evaluate": "evaluation",
     "encode": "inputs",

@@ -121,6 +121,18 @@ def restore_training_state(ckpt: dict, model, opt, sched, scaler) -> tuple[int, 
     return ckpt["epoch"], (ckpt["best_acc"], ckpt["best_epoch"])
 
 
+def check_same_data(ckpt: dict, shape: dict) -> None:
+    """A resumed run must go on with data like those it trained on: the classes, channels, sample size and
+    encoding of its checkpoint's ``data_shape``."""
+    saved = ckpt.get("data_shape")
+    if not isinstance(saved, dict):
+        return
+    differ = sorted(k for k in saved.keys() & shape.keys() if saved[k] != shape[k])
+    if differ:
+        details = ", ".join(f"{k} {saved[k]} in the checkpoint, {shape[k]} now" for k in differ)
+        raise ConfigError(f"cannot resume {ckpt['path']} on these data ({details}); give the run's datasets")
+
+
 def prepare_resume(resume: str | Path, overrides: dict | None) -> tuple[TrainConfig, dict]:
     """Config and checkpoint of a run to continue; only some keys may change (e.g. more ``epochs``)."""
     ckpt = load_checkpoint(resume)

@@ -264,6 +264,16 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"config key 'reference_acc' must be {{best: %, final: %}} (numbers), got {ref!r}")
 
 
+def object_label(obj) -> str:
+    """What a run's config records as ``model`` or ``dataset`` when :func:`arlif.fit` was given the object
+    itself: ``<Sequential object>``, which no registered name or ``package.module:function`` matches."""
+    return f"<{type(obj).__name__} object>"
+
+
+def is_object_label(name: str) -> bool:
+    return name.startswith("<") and name.endswith(" object>")
+
+
 def parse_value(text: str):
     """Parse a command-line value as YAML would (``0.1`` -> float, ``null`` -> None, ``{a: 1}`` -> dict)."""
     try:

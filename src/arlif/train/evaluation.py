@@ -17,7 +17,7 @@ from . import distributed as D
 from .checkpoint import HOW_TO_GET, load_checkpoint
 from .config import from_dict
 from .distributed import DistInfo
-from .inputs import encode
+from .inputs import encode, refuse_object_dataset
 from .model import build_model
 from .runtime import amp_dtype as autocast_dtype
 from .runtime import resolve_device
@@ -81,6 +81,11 @@ def load_model(checkpoint, device: str | torch.device = "cpu", backend: str | No
 
 def test_split(cfg):
     """The test split of the config's dataset (only that split is built). Returns ``(dataset, info)``."""
+    refuse_object_dataset(
+        cfg,
+        "name a registered dataset to test on (arlif eval --dataset NAME), or evaluate in Python: "
+        "arlif.train.evaluate(model, loader, T, temporal, device)",
+    )
     return build_split(cfg.dataset, cfg.data_root, train=False, T=cfg.T, **cfg.dataset_options)
 
 

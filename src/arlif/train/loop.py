@@ -1,6 +1,8 @@
-"""The training loop: :func:`train`, driven by a :class:`TrainConfig`.
+"""The training loop: :func:`run_training`, driven by a :class:`TrainConfig`, on the datasets and model of a
+:class:`Source`. :func:`train` (``arlif train``) builds them from the config's names; :func:`arlif.fit`
+(:mod:`.fitting`) is given them as Python objects.
 
-Shaped like the torchvision reference scripts: :func:`train` sets the run up (:mod:`.runtime`,
+Shaped like the torchvision reference scripts: :func:`run_training` sets the run up (:mod:`.runtime`,
 :mod:`.inputs`, :mod:`.model`, :mod:`.optim`), then each epoch runs :func:`train_one_epoch` and
 :func:`arlif.train.evaluation.evaluate` and records the result (:mod:`.metrics`, :mod:`.checkpoint`,
 :mod:`.run_folder`, which describes the run folder's files).
@@ -25,16 +27,16 @@ from ..neurons import check_backends, reset_net
 from . import distributed as D
 from . import metrics as M
 from . import run_folder
-from .checkpoint import prepare_resume, restore_training_state, training_state
+from .checkpoint import check_same_data, prepare_resume, restore_training_state, training_state
 from .config import TrainConfig
 from .evaluation import evaluate
-from .inputs import RunData, build_mixer, encode, load_data
+from .inputs import Datasets, RunData, build_mixer, check_mixer_input, config_datasets, encode, run_data
 from .loss import tet_loss
-from .model import build_model, check_neuron
+from .model import build_model, check_neuron, refuse_object_model
 from .optim import make_optimizer, make_scheduler
 from .runtime import amp_dtype, configure_determinism, resolve_device, seed_everything
 
-__all__ = ["train", "train_one_epoch", "TrainingDiverged", "prepare_resume"]
+__all__ = ["train", "run_training", "Source", "train_one_epoch", "TrainingDiverged", "prepare_resume"]
 
 
 def train(
@@ -49,9 +51,36 @@ def train(
     ckpt = None
     if resume is not None:
         cfg, ckpt = prepare_resume(resume, overrides)
+    return run_training(cfg, ckpt, CONFIG_SOURCE, verbose)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a run's datasets and model come from: the config's names (:func:`train`) or objects given in
+    Python (:func:`arlif.fit`)."""
+
+    # (config, resuming) -> the splits; its checks run before the data's loaders and the model are made
+    datasets: Callable[[TrainConfig, bool], Datasets]
+    # (config, data shape) -> the model; called after the config's seed is set, so its initial weights are too
+    model: Callable[[TrainConfig, dict], nn.Module]
+
+
+def _config_datasets(cfg: TrainConfig, resuming: bool) -> Datasets:
+    # the model and neuron options are checked before the data are read: they fail cheaper
+    refuse_object_model(cfg)
+    check_neuron(cfg)
+    return config_datasets(cfg, resuming)
+
+
+CONFIG_SOURCE = Source(_config_datasets, build_model)
+
+
+def run_training(cfg: TrainConfig, ckpt: dict | None, source: Source, verbose: bool = True) -> dict:
+    """The training run of :func:`train` and :func:`arlif.fit`: ``cfg`` (or the config of ``ckpt``, a
+    checkpoint to continue, as :func:`prepare_resume` returns it) on the datasets and model of ``source``."""
     dist = D.init_distributed(cfg.device)
     try:
-        return _train(cfg, ckpt, dist, verbose)
+        return _train(cfg, ckpt, dist, source, verbose)
     finally:
         D.cleanup(dist)
 
@@ -84,10 +113,10 @@ def _quiet(*args, **kwargs) -> None:
     pass
 
 
-def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, verbose: bool = True) -> dict:
-    """One process of :func:`train`: set up, run the epochs, sum up."""
+def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, source: Source, verbose: bool) -> dict:
+    """One process of :func:`run_training`: set up, run the epochs, sum up."""
     t_start = time.time()
-    run, start_epoch = _set_up(cfg, ckpt, dist, verbose)
+    run, start_epoch = _set_up(cfg, ckpt, dist, source, verbose)
     if dist.is_main:
         _open_run_folder(run, start_epoch)
     last = None
@@ -101,7 +130,7 @@ def _train(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, verbose: bool 
     return _finish(run, last, time.time() - t_start, resumed=ckpt is not None)
 
 
-def _set_up(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, verbose: bool) -> tuple[_Run, int]:
+def _set_up(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, source: Source, verbose: bool) -> tuple[_Run, int]:
     """Everything a run needs, checked in the order that fails cheapest first; nothing is written yet.
     Returns the run and the epoch it starts after (that of ``ckpt``, or 0)."""
     device = resolve_device(cfg.device, dist)
@@ -109,9 +138,11 @@ def _set_up(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, verbose: bool
     if cfg.batch_size % dist.world_size:
         raise ConfigError(f"batch_size {cfg.batch_size} must be divisible by the {dist.world_size} processes")
     seed_everything(cfg.seed)
-    check_neuron(cfg)
-    data = load_data(cfg, dist, device, resuming=ckpt is not None)
-    model = build_model(cfg, data.shape).to(device)
+    data = run_data(cfg, source.datasets(cfg, ckpt is not None), dist, device)
+    check_mixer_input(cfg, data.shape)
+    if ckpt is not None:
+        check_same_data(ckpt, data.shape)
+    model = source.model(cfg, data.shape).to(device)
     check_backends(model, device)
     if dist.enabled and cfg.sync_bn:
         if device.type != "cuda":
@@ -121,7 +152,7 @@ def _set_up(cfg: TrainConfig, ckpt: dict | None, dist: D.DistInfo, verbose: bool
     sched = make_scheduler(cfg, opt)
     amp = amp_dtype(cfg, device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
-    mixer = build_mixer(cfg, data.info.num_classes)
+    mixer = build_mixer(cfg, data.shape["num_classes"])
 
     out = run_folder.location(cfg)
     cfg = replace(cfg, out=str(out))
@@ -180,7 +211,7 @@ def _run_epoch(run: _Run, epoch: int) -> dict:
         run.opt,
         run.scaler,
         cfg,
-        data.info.temporal,
+        data.shape["temporal"],
         run.device,
         run.amp,
         run.mixer,
@@ -191,7 +222,7 @@ def _run_epoch(run: _Run, epoch: int) -> dict:
     run.sched.step()
     D.all_reduce_sum(sums, run.dist)
     train_time = time.time() - t0
-    ev = evaluate(run.model, data.test_loader, cfg.T, data.info.temporal, run.device, run.dist, run.amp)
+    ev = evaluate(run.model, data.test_loader, cfg.T, data.shape["temporal"], run.device, run.dist, run.amp)
     if ev["acc"] > run.best[0]:
         run.best = (ev["acc"], epoch)
     return M.epoch_metrics(epoch, sums, ev, run.best, lr, train_time, D.unwrap(run.model))

@@ -8,11 +8,12 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..models import create_model
-from .config import TrainConfig
+from .config import TrainConfig, is_object_label
 
 
 def build_model(cfg: TrainConfig, shape: dict) -> nn.Module:
     """The config's model for data of ``shape`` (see :func:`arlif.train.inputs.data_shape`)."""
+    refuse_object_model(cfg)
     neuron_kwargs = {"backend": cfg.backend, **cfg.neuron_kwargs}
     return create_model(
         cfg.model,
@@ -23,6 +24,17 @@ def build_model(cfg: TrainConfig, shape: dict) -> nn.Module:
         input_size=tuple(shape["input_size"]),
         **cfg.model_kwargs,
     )
+
+
+def refuse_object_model(cfg: TrainConfig) -> None:
+    """A model given to :func:`arlif.fit` as an object is known to its config by its class name only."""
+    if is_object_label(cfg.model):
+        raise ConfigError(
+            f"this run's model {cfg.model} was given to arlif.fit as a Python object, so it cannot be rebuilt "
+            "from the config; build it in Python and load the weights "
+            "(model.load_state_dict(arlif.train.load_checkpoint(RUN)['model'])), or continue the run with "
+            "arlif.fit(model, train_set, test_set, resume=RUN)"
+        )
 
 
 def check_neuron(cfg: TrainConfig) -> None:
