@@ -57,6 +57,11 @@ def fit(
         **config: keys of :class:`arlif.train.TrainConfig` (``epochs``, ``lr``, ``optimizer``, ``T``,
             ``batch_size``, ``amp``, ``out``, ...); an unknown key is a :class:`ConfigError` naming it. The
             run folder is ``out``, by default ``runs/<name>-<neurons>-<time>`` (``name`` defaults to "fit").
+
+    The run's config records a model object as ``<Sequential object>`` and the datasets as ``<TensorDataset
+    object>`` (their class names), so ``arlif eval``, ``energy``, ``plot`` and ``train --resume`` refuse the
+    run with a line saying to load the weights in Python (``load_checkpoint(RUN)["model"]``); a model given
+    by name is rebuilt from the checkpoint, and ``arlif eval RUN --dataset NAME`` tests it.
     """
     check_keys(config, "arlif.fit's keywords (besides temporal, num_classes, resume and verbose)")
     by_name = isinstance(model, str)
