@@ -238,3 +238,24 @@ def write_gesture(root: Path, seed: int = 0) -> dict:
     for split, names in (("train", ["user01_fluorescent", "user02_led"]), ("test", ["user03_natural"])):
         out[split] = [(tr, c - 1, (s, e)) for tr in names for c, s, e in trials[tr]]
     return out
+
+
+# --- your own images and event recordings --------------------------------------------------------
+
+
+def write_image_folder(root: Path, classes=("cat", "ant", "bee"), counts=(("train", 3), ("test", 2)),
+                       size=(16, 16), seed: int = 0) -> dict:  # fmt: skip
+    """``<root>/<split>/<class>/<i>.png`` RGB images of ``size`` (H, W), random pixels. Returns
+    ``{split: [(path, class), ...]}`` in file order."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for split, n in counts:
+        out[split] = []
+        for cls in classes:
+            folder = Path(root) / split / cls
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                path = folder / f"{i}.png"
+                Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8), mode="RGB").save(path)
+                out[split].append((path, cls))
+    return out

@@ -6,13 +6,14 @@ This package knows nothing about neurons or models.
 from pathlib import Path
 
 from ..errors import DataError
-from . import cifar, dvs, mnist_1d, tiny_imagenet
+from . import cifar, dvs, imagefolder, mnist_1d, tiny_imagenet
 from .aedat import check_aedat2, check_aedat31, read_aedat2, read_aedat31
 from .cache import FrameCache
 from .cifar import CIFAR
 from .digits import Digits
 from .dvs import CIFAR10DVS, DVSGesture, EventFrames
 from .framing import event_counts, events_to_frames
+from .imagefolder import ImageFolderSet
 from .mnist_1d import MNIST1D
 from .registry import DatasetInfo, build_datasets, build_split, dataset_names, get_dataset_info, register_dataset
 from .tiny_imagenet import TinyImageNet
@@ -52,6 +53,10 @@ def _cifar100(root, train, T=None, augment=True):
 
 def _tinyimagenet(root, train, T=None, augment=True):
     return TinyImageNet(root, train=train, augment=augment)
+
+
+def _imagefolder(root, train, T=None, **options):
+    return ImageFolderSet(root, train=train, **options)
 
 
 def _cifar10dvs(root, train, T=None, size=48, **options):
@@ -152,6 +157,20 @@ register_dataset(
 )
 register_dataset(
     DatasetInfo(
+        name="imagefolder",
+        num_classes=0,  # from the data, as are the channels and size
+        in_channels=3,
+        input_size=(),
+        temporal=False,
+        build=_imagefolder,
+        layout=imagefolder.LAYOUT,
+        aliases=("image-folder", "image_folder"),
+        options=("size", "mean", "std", "augment", "grayscale", "cache_dir"),
+        from_data=True,
+    )
+)
+register_dataset(
+    DatasetInfo(
         name="cifar10dvs",
         num_classes=10,
         in_channels=2,
@@ -189,6 +208,7 @@ __all__ = [
     "Digits",
     "EventFrames",
     "FrameCache",
+    "ImageFolderSet",
     "MNIST1D",
     "TinyImageNet",
     "build_datasets",

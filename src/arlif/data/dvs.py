@@ -30,6 +30,7 @@ from ..errors import CorruptDatasetError, CorruptRecording, DataError
 from .aedat import check_aedat2, check_aedat31, read_aedat2, read_aedat31
 from .cache import CorruptMarks, FrameCache, cache_folder, source_fingerprint
 from .framing import event_counts
+from .options import bool_option, positive_int
 from .transforms import cifar10dvs_train_transform, gesture_train_transform
 
 SENSOR = (128, 128)
@@ -49,19 +50,7 @@ class EventSample:
     window: tuple[int, int] | None = None
 
 
-def _positive_int(dataset: str, option: str, value) -> int:
-    """``value`` as an int ≥ 1, or a DataError naming the option (values may come from the CLI as text)."""
-    what = {"T": "frames per sample", "size": "pixels, the side of the resized frames"}[option]
-    ok = isinstance(value, (int, np.integer, str)) and not isinstance(value, bool) and str(value).strip().isdigit()
-    if not ok or int(value) < 1:
-        raise DataError(f"{dataset}: option {option} must be a positive integer ({what}), got {value!r}")
-    return int(value)
-
-
-def _bool_option(dataset: str, option: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise DataError(f"{dataset}: option {option} must be true or false, got {value!r}")
-    return bool(value)
+_WHAT = {"T": "frames per sample", "size": "pixels, the side of the resized frames"}
 
 
 class EventFrames(Dataset):
@@ -77,12 +66,12 @@ class EventFrames(Dataset):
     def __init__(
         self, root, train: bool, T: int, size, cache_dir, cache: bool, augment: bool, skip_corrupt: bool = False
     ):
-        self.T, self.train = _positive_int(self.name, "T", T), train
+        self.T, self.train = positive_int(self.name, "T", T, _WHAT["T"]), train
         if size is not None:
-            size = _positive_int(self.name, "size", size)
+            size = positive_int(self.name, "size", size, _WHAT["size"])
         self.size = None if size is None or size == SENSOR[0] else size
-        cache = _bool_option(self.name, "cache", cache)
-        self.skip_corrupt = _bool_option(self.name, "skip_corrupt", skip_corrupt)
+        cache = bool_option(self.name, "cache", cache)
+        self.skip_corrupt = bool_option(self.name, "skip_corrupt", skip_corrupt)
         self.skipped: list[tuple[Path, str, int]] = []  # (recording, problem, samples) left out
         self._set_samples([])
         # (a missing root is reported by the subclass's layout check, with the expected layout)
@@ -91,7 +80,7 @@ class EventFrames(Dataset):
         self.cache = FrameCache(folder, (self.T, 2, *SENSOR)) if cache else None
         # whether a recording is corrupt does not depend on T or the convention: one folder per dataset
         self.marks = CorruptMarks(base / self.name / "corrupt") if cache else None
-        self.augment = _bool_option(self.name, "augment", augment) and train
+        self.augment = bool_option(self.name, "augment", augment) and train
         self.transform = None
 
     # -- subclass interface -------------------------------------------------------------------------
