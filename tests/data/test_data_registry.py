@@ -5,7 +5,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from formats import write_cifar, write_cifar10dvs, write_gesture, write_image_folder, write_tinyimagenet
+from formats import (
+    write_cifar,
+    write_cifar10dvs,
+    write_event_folder,
+    write_gesture,
+    write_image_folder,
+    write_tinyimagenet,
+)
 
 import arlif.data
 from arlif.data import build_datasets, dataset_names, get_dataset_info
@@ -22,6 +29,7 @@ EXPECTED = {  # name: (classes, channels, input size, temporal, default T)
     "mnist1d_seq": (10, 1, (), True, 40),
     # from the data: what the fixture files give (the registry has placeholders)
     "imagefolder": (3, 3, (16, 16), False, None),
+    "events": (2, 2, (12, 20), True, None),
 }
 
 
@@ -51,11 +59,12 @@ def roots(tmp_path_factory):
     write_cifar10dvs(base / "dvs", indices=(0, 100), n_events=5)
     write_gesture(base / "gesture")
     write_image_folder(base / "images")
+    write_event_folder(base / "events", sensor=(20, 12))
     return {
         "digits": None, "cifar10": base / "c10", "cifar100": base / "c100", "tinyimagenet": base / "tiny",
         "cifar10dvs": base / "dvs", "dvsgesture": base / "gesture",
         "mnist1d": base / "m1d", "mnist1d_seq": base / "m1d",  # generated; the root holds the cache
-        "imagefolder": base / "images",
+        "imagefolder": base / "images", "events": base / "events",
     }  # fmt: skip
 
 

@@ -174,7 +174,8 @@ def run_info(args) -> int:
                 f"their {left_out} samples left out of the counts"
             )
         else:
-            print(f"layout   OK (folders, index files and the headers of all {recordings} recordings)")
+            checked = getattr(train, "checks", "the headers")
+            print(f"layout   OK (folders, index files and {checked} of all {recordings} recordings)")
     else:
         print("layout   OK")
     shape = _shape(info)

@@ -84,7 +84,8 @@ def _checked(name: str, root, T: int | None, options: dict) -> tuple[DatasetInfo
     if T is None:
         T = info.default_T
     if info.temporal and (T is None or int(T) < 1):
-        raise DataError(f"dataset {info.name!r} is temporal and needs T >= 1 (frames per sample), got {T}")
+        how = "; give it with --T (arlif train, eval and data)" if T is None else ""
+        raise DataError(f"dataset {info.name!r} is temporal and needs T >= 1 (frames per sample), got {T}{how}")
     return info, T
 
 

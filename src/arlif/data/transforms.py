@@ -109,11 +109,25 @@ def dvs_random_op() -> v2.RandomChoice:
     )
 
 
-def cifar10dvs_train_transform(size: int) -> v2.Compose:
-    """CIFAR10-DVS training: RandomCrop(size, padding 4), HFlip, one random op (frames already resized)."""
+def cifar10dvs_train_transform(size) -> v2.Compose:
+    """CIFAR10-DVS training: RandomCrop(size, padding 4), HFlip, one random op (frames already resized).
+    ``size``: the frames' side, or their ``(H, W)``."""
     return v2.Compose([v2.RandomCrop(size, padding=4), v2.RandomHorizontalFlip(), dvs_random_op()])
 
 
 def gesture_train_transform() -> v2.Compose:
     """DVS128 Gesture training: one random op only (a flip would turn left-hand gestures into right-hand)."""
     return v2.Compose([dvs_random_op()])
+
+
+EVENT_AUGMENTS = ("none", "flip", "dvsgesture", "cifar10dvs")
+
+
+def event_augment(name: str, size: tuple[int, int]) -> v2.Compose | None:
+    """The training augmentation of the ``events`` dataset on frames of ``size`` (H, W): ``flip`` (HFlip), or
+    the DVS128 Gesture or CIFAR10-DVS recipe's; ``None`` for ``none``."""
+    if name == "none":
+        return None
+    if name == "flip":
+        return v2.Compose([v2.RandomHorizontalFlip()])
+    return gesture_train_transform() if name == "dvsgesture" else cifar10dvs_train_transform(tuple(size))
