@@ -238,3 +238,111 @@ def write_gesture(root: Path, seed: int = 0) -> dict:
     for split, names in (("train", ["user01_fluorescent", "user02_led"]), ("test", ["user03_natural"])):
         out[split] = [(tr, c - 1, (s, e)) for tr in names for c, s, e in trials[tr]]
     return out
+
+
+# --- your own images and event recordings --------------------------------------------------------
+
+
+def write_image_folder(root: Path, classes=("cat", "ant", "bee"), counts=(("train", 3), ("test", 2)),
+                       size=(16, 16), seed: int = 0) -> dict:  # fmt: skip
+    """``<root>/<split>/<class>/<i>.png`` RGB images of ``size`` (H, W), random pixels. Returns
+    ``{split: [(path, class), ...]}`` in file order."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for split, n in counts:
+        out[split] = []
+        for cls in classes:
+            folder = Path(root) / split / cls
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                path = folder / f"{i}.png"
+                Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8), mode="RGB").save(path)
+                out[split].append((path, cls))
+    return out
+
+
+def write_recording(path: Path, t, x, y, p, sensor_size=None) -> Path:
+    """One event recording in the format its suffix names: ``.npz`` (arrays t, x, y, p and, if given,
+    ``sensor_size``), ``.npy`` (a structured array, tonic's dtype), ``.aedat`` (AEDAT 2.0, raw fields),
+    ``.aedat3`` (written as ``.aedat``, AEDAT 3.1 from a DVS128) or ``.aedat4``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.asarray(t, np.int64)
+    if path.suffix == ".npz":
+        extra = {} if sensor_size is None else {"sensor_size": np.asarray(sensor_size)}
+        np.savez(path, t=t, x=np.asarray(x, np.int16), y=np.asarray(y, np.int16), p=np.asarray(p, np.uint8), **extra)
+    elif path.suffix == ".npy":
+        ev = np.zeros(len(t), dtype=[("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "?")])
+        ev["t"], ev["x"], ev["y"], ev["p"] = t, x, y, np.asarray(p) > 0
+        np.save(path, ev)
+    elif path.suffix == ".aedat":
+        path.write_bytes(aedat2_bytes(t, x, y, p))
+    elif path.suffix == ".aedat3":
+        path = path.with_suffix(".aedat")
+        write_aedat31(path, [polarity_packet(t, x, y, p)])
+    elif path.suffix == ".aedat4":
+        path.write_bytes(aedat4_bytes(t, x, y, p, sensor_size or (128, 128)))
+    else:
+        raise ValueError(path.suffix)
+    return path
+
+
+def _flatbuffer_table(identifier: bytes, payload: bytes, n_fields: int, field: int) -> bytes:
+    """A flatbuffer whose root table has one offset field (number ``field`` of ``n_fields``) pointing just
+    past the table, followed by ``payload`` (the vector or string it points to).
+
+    Layout: root uoffset (4) | identifier (4) | vtable | padding | table: soffset (4), uoffset (4) | payload.
+    The payload starts at a position that is 4 mod 8, so a vector of 8-aligned structs after its 4-byte length
+    is aligned."""
+    vtable = struct.pack("<HH", 4 + 2 * n_fields, 8) + b"".join(
+        struct.pack("<H", 4 if i == field else 0) for i in range(n_fields)
+    )
+    vt_pos = 8
+    table_pos = vt_pos + len(vtable)
+    table_pos += (-table_pos) % 4
+    payload_pos = table_pos + 8
+    pad = (4 - payload_pos) % 8
+    payload_pos += pad
+    out = struct.pack("<I", table_pos) + identifier + vtable + b"\0" * (table_pos - vt_pos - len(vtable))
+    out += struct.pack("<iI", table_pos - vt_pos, payload_pos - (table_pos + 4)) + b"\0" * pad
+    return out + payload
+
+
+def aedat4_bytes(t, x, y, p, sensor_size=(128, 128)) -> bytes:
+    """An uncompressed AEDAT 4 file with one event stream (id 0) of ``sensor_size`` (W, H) and one packet.
+
+    File: magic, uint32 length + IOHeader flatbuffer (its description: the XML naming the stream), then
+    packets of uint32 stream id, uint32 length, size-prefixed EventPacket flatbuffer (identifier EVTS, a
+    vector of 16-byte structs: int64 t, int16 x, int16 y, bool on, padding)."""
+    w, h = sensor_size
+    xml = (
+        '<dv version="2.0"><node name="outInfo" path="/outInfo/"><node name="0" path="/outInfo/0/">'
+        '<attr key="typeIdentifier" type="string">EVTS</attr><node name="info" path="/outInfo/0/info/">'
+        f'<attr key="sizeX" type="int">{w}</attr><attr key="sizeY" type="int">{h}</attr>'
+        "</node></node></node></dv>"
+    ).encode()
+    string = struct.pack("<I", len(xml)) + xml + b"\0"
+    header = _flatbuffer_table(b"IOHE", string, 3, 2)  # compression and data position left at their defaults
+    ev = np.zeros(len(t), dtype=[("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("on", "u1"), ("pad", "V3")])
+    ev["t"], ev["x"], ev["y"], ev["on"] = t, x, y, np.asarray(p) > 0
+    body = _flatbuffer_table(b"EVTS", struct.pack("<I", len(ev)) + ev.tobytes(), 1, 0)
+    packet = struct.pack("<I", len(body)) + body  # size prefix
+    return b"#!AER-DAT4.0\r\n" + struct.pack("<I", len(header)) + header + struct.pack("<II", 0, len(packet)) + packet
+
+
+def write_event_folder(root: Path, classes=("left", "right"), counts=(("train", 2), ("test", 1)), sensor=(20, 12),
+                       n: int = 40, suffix: str = ".npz", seed: int = 0) -> dict:  # fmt: skip
+    """``<root>/<split>/<class>/r<i><suffix>`` recordings of ``n`` random events on a ``sensor`` (W, H),
+    time-sorted; ``.npz`` files record ``sensor_size``. Returns ``{split: [(path, class, (t, x, y, p))]}``."""
+    rng = np.random.default_rng(seed)
+    w, h = sensor
+    out = {}
+    for split, k in counts:
+        out[split] = []
+        for cls in classes:
+            for i in range(k):
+                ev = (np.sort(rng.integers(0, 10_000, n)), rng.integers(0, w, n), rng.integers(0, h, n),
+                      rng.integers(0, 2, n))  # fmt: skip
+                path = write_recording(Path(root) / split / cls / f"r{i}{suffix}", *ev, sensor_size=sensor)
+                out[split].append((path, cls, ev))
+    return out

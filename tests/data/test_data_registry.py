@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from formats import write_cifar, write_cifar10dvs, write_gesture, write_tinyimagenet
+from formats import (
+    write_cifar,
+    write_cifar10dvs,
+    write_event_folder,
+    write_gesture,
+    write_image_folder,
+    write_tinyimagenet,
+)
 
 import arlif.data
 from arlif.data import build_datasets, dataset_names, get_dataset_info
@@ -21,6 +28,9 @@ EXPECTED = {  # name: (classes, channels, input size, temporal, default T)
     "dvsgesture": (11, 2, (128, 128), True, 20),
     "mnist1d": (10, 1, (40,), False, None),
     "mnist1d_seq": (10, 1, (), True, 40),
+    # from the data: what the fixture files give (the registry has placeholders)
+    "imagefolder": (3, 3, (16, 16), False, None),
+    "events": (2, 2, (12, 20), True, None),
 }
 
 
@@ -28,6 +38,9 @@ def test_registry_entries_and_aliases():
     assert set(dataset_names()) == set(EXPECTED)
     for name, (classes, channels, size, temporal, T) in EXPECTED.items():
         info = get_dataset_info(name)
+        if info.from_data:
+            assert (info.num_classes, info.temporal, info.default_T) == (0, temporal, T)
+            continue
         assert (info.num_classes, info.in_channels, info.input_size, info.temporal, info.default_T) == (
             classes, channels, size, temporal, T,
         )  # fmt: skip
@@ -46,10 +59,13 @@ def roots(tmp_path_factory):
     write_tinyimagenet(base / "tiny")
     write_cifar10dvs(base / "dvs", indices=(0, 100), n_events=5)
     write_gesture(base / "gesture")
+    write_image_folder(base / "images")
+    write_event_folder(base / "events", sensor=(20, 12))
     return {
         "digits": None, "cifar10": base / "c10", "cifar100": base / "c100", "tinyimagenet": base / "tiny",
         "cifar10dvs": base / "dvs", "dvsgesture": base / "gesture",
         "mnist1d": base / "m1d", "mnist1d_seq": base / "m1d",  # generated; the root holds the cache
+        "imagefolder": base / "images", "events": base / "events",
     }  # fmt: skip
 
 
@@ -63,6 +79,7 @@ def test_each_dataset_builds_and_yields_model_ready_samples(name, roots, tmp_pat
     torch.manual_seed(0)
     train, test, info = build_datasets(name, roots[name], T, **options)
     assert info.name == name and len(train) > 0 and len(test) > 0
+    assert (info.num_classes, info.in_channels, info.input_size) == (classes, channels, size)
     for ds in (train, test):
         x, y = ds[0]
         assert x.dtype == torch.float32 and isinstance(y, int) and 0 <= y < classes

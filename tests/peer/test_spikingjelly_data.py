@@ -2,7 +2,7 @@
 
 - ``read_aedat2`` (CIFAR10-DVS) against the reader of SpikingJelly's CIFAR10-DVS loader,
   ``read_aedat31`` (DVS128 Gesture) against ``datasets.utils.load_aedat_v3``,
-  ``events_to_frames`` against ``integrate_events_by_fixed_frames_number(..., "number", ...)``;
+  ``events_to_frames`` against ``integrate_events_by_fixed_frames_number(..., "number" / "time", ...)``;
 - our ``CIFAR10DVS`` and ``DVSGesture`` datasets, frame by frame, against SpikingJelly's whole pipeline
   (its aedat → npz conversion, frame builder and dataset classes) on the same recordings.
 
@@ -191,6 +191,20 @@ def test_split_by_number_matches_spikingjelly(n, T):
     assert ours.shape == theirs.shape == (T, 2, H, W)
     assert np.array_equal(ours, theirs)
     assert ours.sum() == n
+
+
+@pytest.mark.parametrize("T", [1, 3, 8])
+@pytest.mark.parametrize("n", [20, 64, 101])
+def test_split_by_time_matches_spikingjelly(n, T):
+    """Time-sorted events whose span is not a multiple of T (the last frame takes the rest), with no empty
+    window (SpikingJelly fails on one: it indexes the first event of every window)."""
+    rng = np.random.default_rng(n * 10 + T)
+    H, W = 5, 7
+    t = np.sort(np.concatenate([np.arange(0, 1000, 1000 // (2 * T)), rng.integers(0, 1003, n)])).astype(np.int64)
+    x, y, p = rng.integers(0, W, t.size), rng.integers(0, H, t.size), rng.integers(0, 2, t.size)
+    ours = events_to_frames(t, x, y, p, T, H, W, split_by="time")
+    theirs = sjd.utils.integrate_events_by_fixed_frames_number({"t": t, "x": x, "y": y, "p": p}, "time", T, H, W)
+    assert np.array_equal(ours, theirs) and ours.sum() == t.size
 
 
 # --- CIFAR10-DVS: our dataset against SpikingJelly's pipeline ----------------------------------------

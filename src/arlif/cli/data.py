@@ -133,10 +133,16 @@ def run_list(args) -> int:
 
     for name in dataset_names():
         info = get_dataset_info(name)
-        shape = _shape(info)
-        kind = f"temporal, T={info.default_T} by default" if info.temporal else "static"
+        if info.temporal:
+            kind = f"temporal, T={info.default_T} by default" if info.default_T else "temporal, T must be given"
+        else:
+            kind = "static"
         aliases = f" (aka {', '.join(info.aliases)})" if info.aliases else ""
-        print(f"{info.name}{aliases}: {info.num_classes} classes, input {shape}, {kind}")
+        if info.from_data:
+            size = "classes and input size from the files"
+        else:
+            size = f"{info.num_classes} classes, input {_shape(info)}"
+        print(f"{info.name}{aliases}: {size}, {kind}")
         print(f"    options: {', '.join(info.options) or 'none'}")
     return 0
 
@@ -168,7 +174,8 @@ def run_info(args) -> int:
                 f"their {left_out} samples left out of the counts"
             )
         else:
-            print(f"layout   OK (folders, index files and the headers of all {recordings} recordings)")
+            checked = getattr(train, "checks", "the headers")
+            print(f"layout   OK (folders, index files and {checked} of all {recordings} recordings)")
     else:
         print("layout   OK")
     shape = _shape(info)

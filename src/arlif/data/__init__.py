@@ -6,13 +6,15 @@ This package knows nothing about neurons or models.
 from pathlib import Path
 
 from ..errors import DataError
-from . import cifar, dvs, mnist_1d, tiny_imagenet
+from . import cifar, dvs, events, imagefolder, mnist_1d, tiny_imagenet
 from .aedat import check_aedat2, check_aedat31, read_aedat2, read_aedat31
 from .cache import FrameCache
 from .cifar import CIFAR
 from .digits import Digits
 from .dvs import CIFAR10DVS, DVSGesture, EventFrames
-from .framing import event_counts, events_to_frames
+from .events import EventFolder
+from .framing import event_counts, events_to_frames, frame_index
+from .imagefolder import ImageFolderSet
 from .mnist_1d import MNIST1D
 from .registry import DatasetInfo, build_datasets, build_split, dataset_names, get_dataset_info, register_dataset
 from .tiny_imagenet import TinyImageNet
@@ -52,6 +54,14 @@ def _cifar100(root, train, T=None, augment=True):
 
 def _tinyimagenet(root, train, T=None, augment=True):
     return TinyImageNet(root, train=train, augment=augment)
+
+
+def _imagefolder(root, train, T=None, **options):
+    return ImageFolderSet(root, train=train, **options)
+
+
+def _events(root, train, T=None, **options):
+    return EventFolder(root, train=train, T=T, **options)
 
 
 def _cifar10dvs(root, train, T=None, size=48, **options):
@@ -152,6 +162,34 @@ register_dataset(
 )
 register_dataset(
     DatasetInfo(
+        name="imagefolder",
+        num_classes=0,  # from the data, as are the channels and size
+        in_channels=3,
+        input_size=(),
+        temporal=False,
+        build=_imagefolder,
+        layout=imagefolder.LAYOUT,
+        aliases=("image-folder", "image_folder"),
+        options=("size", "mean", "std", "augment", "grayscale", "cache_dir"),
+        from_data=True,
+    )
+)
+register_dataset(
+    DatasetInfo(
+        name="events",
+        num_classes=0,  # from the data, as is the sensor size
+        in_channels=2,
+        input_size=(),
+        temporal=True,
+        build=_events,
+        layout=events.LAYOUT,
+        aliases=("event-folder", "event_folder"),
+        options=("sensor_size", "split_by", "size", "augment", "convention", "cache_dir", "cache", "skip_corrupt"),
+        from_data=True,
+    )
+)
+register_dataset(
+    DatasetInfo(
         name="cifar10dvs",
         num_classes=10,
         in_channels=2,
@@ -187,8 +225,10 @@ __all__ = [
     "DVSGesture",
     "DatasetInfo",
     "Digits",
+    "EventFolder",
     "EventFrames",
     "FrameCache",
+    "ImageFolderSet",
     "MNIST1D",
     "TinyImageNet",
     "build_datasets",
@@ -198,6 +238,7 @@ __all__ = [
     "dataset_names",
     "event_counts",
     "events_to_frames",
+    "frame_index",
     "get_dataset_info",
     "read_aedat2",
     "read_aedat31",

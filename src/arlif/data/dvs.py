@@ -1,4 +1,5 @@
-"""Event-camera datasets: CIFAR10-DVS (AEDAT 2.0) and DVS128 Gesture (AEDAT 3.1).
+"""Event-camera datasets: CIFAR10-DVS (AEDAT 2.0) and DVS128 Gesture (AEDAT 3.1), and :class:`EventFrames`,
+the machinery they share with the ``events`` dataset of your own recordings (:mod:`arlif.data.events`).
 
 A sample is a float32 tensor ``[T, 2, H, W]`` of per-pixel event counts, integrated "split by number"
 (:mod:`arlif.data.framing`) from the 128×128 sensor, then optionally resized to ``size × size``
@@ -30,6 +31,7 @@ from ..errors import CorruptDatasetError, CorruptRecording, DataError
 from .aedat import check_aedat2, check_aedat31, read_aedat2, read_aedat31
 from .cache import CorruptMarks, FrameCache, cache_folder, source_fingerprint
 from .framing import event_counts
+from .options import bool_option, positive_int
 from .transforms import cifar10dvs_train_transform, gesture_train_transform
 
 SENSOR = (128, 128)
@@ -49,19 +51,7 @@ class EventSample:
     window: tuple[int, int] | None = None
 
 
-def _positive_int(dataset: str, option: str, value) -> int:
-    """``value`` as an int ≥ 1, or a DataError naming the option (values may come from the CLI as text)."""
-    what = {"T": "frames per sample", "size": "pixels, the side of the resized frames"}[option]
-    ok = isinstance(value, (int, np.integer, str)) and not isinstance(value, bool) and str(value).strip().isdigit()
-    if not ok or int(value) < 1:
-        raise DataError(f"{dataset}: option {option} must be a positive integer ({what}), got {value!r}")
-    return int(value)
-
-
-def _bool_option(dataset: str, option: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise DataError(f"{dataset}: option {option} must be true or false, got {value!r}")
-    return bool(value)
+_WHAT = {"T": "frames per sample", "size": "pixels, the side of the resized frames"}
 
 
 class EventFrames(Dataset):
@@ -75,23 +65,34 @@ class EventFrames(Dataset):
     cache_tag = ""
 
     def __init__(
-        self, root, train: bool, T: int, size, cache_dir, cache: bool, augment: bool, skip_corrupt: bool = False
+        self,
+        root,
+        train: bool,
+        T: int,
+        size,
+        cache_dir,
+        cache: bool,
+        augment: bool,
+        skip_corrupt: bool = False,
+        sensor: tuple[int, int] = SENSOR,
+        split_by: str = "number",
     ):
-        self.T, self.train = _positive_int(self.name, "T", T), train
+        self.T, self.train = positive_int(self.name, "T", T, _WHAT["T"]), train
+        self.sensor, self.split_by = tuple(sensor), split_by  # (H, W); see framing.frame_index
         if size is not None:
-            size = _positive_int(self.name, "size", size)
-        self.size = None if size is None or size == SENSOR[0] else size
-        cache = _bool_option(self.name, "cache", cache)
-        self.skip_corrupt = _bool_option(self.name, "skip_corrupt", skip_corrupt)
+            size = positive_int(self.name, "size", size, _WHAT["size"])
+        self.size = None if size is None or (size, size) == self.sensor else size
+        cache = bool_option(self.name, "cache", cache)
+        self.skip_corrupt = bool_option(self.name, "skip_corrupt", skip_corrupt)
         self.skipped: list[tuple[Path, str, int]] = []  # (recording, problem, samples) left out
         self._set_samples([])
         # (a missing root is reported by the subclass's layout check, with the expected layout)
         base = Path(cache_dir) if cache_dir is not None else Path(root or ".") / CACHE_SUBDIR
-        folder = cache_folder(base, self.name, self.T, *SENSOR, tag=self.cache_tag)
-        self.cache = FrameCache(folder, (self.T, 2, *SENSOR)) if cache else None
+        folder = cache_folder(base, self.name, self.T, *self.sensor, tag=self.cache_tag)
+        self.cache = FrameCache(folder, (self.T, 2, *self.sensor)) if cache else None
         # whether a recording is corrupt does not depend on T or the convention: one folder per dataset
         self.marks = CorruptMarks(base / self.name / "corrupt") if cache else None
-        self.augment = _bool_option(self.name, "augment", augment) and train
+        self.augment = bool_option(self.name, "augment", augment) and train
         self.transform = None
 
     # -- subclass interface -------------------------------------------------------------------------
@@ -154,7 +155,7 @@ class EventFrames(Dataset):
 
     @property
     def input_size(self) -> tuple[int, int]:
-        return (self.size, self.size) if self.size else SENSOR
+        return (self.size, self.size) if self.size else self.sensor
 
     @property
     def sources(self) -> list[Path]:
@@ -181,7 +182,7 @@ class EventFrames(Dataset):
         return frames, self.samples[i].label
 
     def counts(self, i: int) -> np.ndarray:
-        """Integer event counts ``[T, 2, 128, 128]`` of sample ``i`` (from the cache when possible)."""
+        """Integer event counts ``[T, 2, H, W]`` at sensor size of sample ``i`` (from the cache when possible)."""
         sample = self.samples[i]
         if self.cache is not None:
             cached = self.cache.load(sample.key, self.fingerprint(sample))
@@ -223,7 +224,7 @@ class EventFrames(Dataset):
             else:
                 sel = (t >= s.window[0]) & (t < s.window[1])
             try:
-                counts = event_counts(x[sel], y[sel], p[sel], self.T, *SENSOR)
+                counts = event_counts(x[sel], y[sel], p[sel], self.T, *self.sensor, t=t[sel], split_by=self.split_by)
             except ValueError as exc:
                 raise self._corrupt_now(source, f"corrupt events ({exc})") from None
             if self.cache is not None:

@@ -25,7 +25,8 @@ class DatasetInfo:
     messages and ``arlif data info``. ``default_T`` is the number of frames a temporal dataset uses when
     no T is given (the reference recipe's T); ``options`` lists the keyword options ``build`` accepts and
     ``where`` says where to get the data. ``generated`` marks a dataset made by a program rather than read from
-    files.
+    files. ``from_data`` marks a dataset whose classes and sample size are only known from its files (your
+    own image folder): ``num_classes`` and ``input_size`` are then placeholders until it is built.
     """
 
     name: str
@@ -41,6 +42,7 @@ class DatasetInfo:
     options: tuple[str, ...] = field(default_factory=tuple)
     where: str = ""
     generated: bool = False  # made by a generator and cached whole on first use (``arlif data prepare`` does it)
+    from_data: bool = False  # classes and sample size read from the files when built
 
 
 _REGISTRY: dict[str, DatasetInfo] = {}
@@ -82,7 +84,8 @@ def _checked(name: str, root, T: int | None, options: dict) -> tuple[DatasetInfo
     if T is None:
         T = info.default_T
     if info.temporal and (T is None or int(T) < 1):
-        raise DataError(f"dataset {info.name!r} is temporal and needs T >= 1 (frames per sample), got {T}")
+        how = "; give it with --T (arlif train, eval and data)" if T is None else ""
+        raise DataError(f"dataset {info.name!r} is temporal and needs T >= 1 (frames per sample), got {T}{how}")
     return info, T
 
 
@@ -90,7 +93,8 @@ def build_split(name: str, root=None, train: bool = False, T: int | None = None,
     """Return ``(dataset, info)`` for one split only (e.g. the test split for evaluation), with the checks
     of :func:`build_datasets`."""
     info, T = _checked(name, root, T, options)
-    return info.build(root, train=train, T=T, **options), info
+    dataset = info.build(root, train=train, T=T, **options)
+    return dataset, _measured(info, dataset)
 
 
 def build_datasets(
@@ -101,7 +105,8 @@ def build_datasets(
     Unknown ``options`` raise :class:`DataError` listing the accepted ones; corrupt recordings in either
     split raise one :class:`CorruptDatasetError` that lists them all. A temporal dataset built
     without ``T`` uses ``info.default_T``. When an option changes the sample size (e.g. ``size=`` of the
-    DVS sets), the returned ``info.input_size`` is the size of the samples actually produced.
+    DVS sets), or the data decide it (``imagefolder``, ``events``), the returned ``info`` has the classes,
+    channels and size of the samples actually produced; splits whose samples differ in size are an error.
     """
     info, T = _checked(name, root, T, options)
     splits, corrupt = [], []
@@ -113,7 +118,25 @@ def build_datasets(
     if corrupt:
         raise CorruptDatasetError.merge(corrupt)
     train, test = splits
-    size = getattr(train, "input_size", None)
-    if size is not None and tuple(size) != tuple(info.input_size):
-        info = replace(info, input_size=tuple(size))
-    return train, test, info
+    sizes = [getattr(ds, "input_size", None) for ds in splits]
+    if None not in sizes and tuple(sizes[0]) != tuple(sizes[1]):
+        shown = ["×".join(map(str, s)) for s in sizes]
+        raise DataError(
+            f"{info.name}: the training samples are {shown[0]} but the test samples {shown[1]}"
+            f"{f' ({test.root})' if hasattr(test, 'root') else ''}; give the dataset option size=N to "
+            f"resize both splits to N×N"
+        )
+    return train, test, _measured(info, train)
+
+
+def _measured(info: DatasetInfo, dataset) -> DatasetInfo:
+    """``info`` with the number of classes, channels and sample size of the built ``dataset``, where it
+    tells them (an option such as ``size`` changes them; an image folder only knows them once read)."""
+    changes = {}
+    for key, attr in (("num_classes", "num_classes"), ("in_channels", "in_channels"), ("input_size", "input_size")):
+        value = getattr(dataset, attr, None)
+        if value is not None:
+            value = tuple(value) if key == "input_size" else int(value)
+            if value != getattr(info, key):
+                changes[key] = value
+    return replace(info, **changes) if changes else info

@@ -34,16 +34,46 @@ def cifar_transform(name: str, train: bool) -> v2.Compose:
     """CIFAR-10/100. Train: HFlip, RandAugment, normalise, RandomErasing(0.1). Test: normalise."""
     if not train:
         return v2.Compose(_to_float(name))
-    return v2.Compose(
-        [v2.RandomHorizontalFlip(), v2.RandAugment(), *_to_float(name), v2.RandomErasing(p=0.1)]
-    )
+    return v2.Compose([*image_augment("randaugment"), *_to_float(name), v2.RandomErasing(p=0.1)])
+
+
+IMAGE_AUGMENTS = ("none", "flip", "randaugment", "trivialaugment")
+
+
+def image_augment(name: str) -> list:
+    """The training ops of an ``augment`` choice, on uint8 images: ``flip`` is HFlip; ``randaugment`` and
+    ``trivialaugment`` add RandAugment / TrivialAugmentWide after it, as the CIFAR and Tiny-ImageNet
+    recipes do."""
+    flip = v2.RandomHorizontalFlip
+    return {
+        "none": [],
+        "flip": [flip()],
+        "randaugment": [flip(), v2.RandAugment()],
+        "trivialaugment": [flip(), v2.TrivialAugmentWide()],
+    }[name]
+
+
+def image_geometry(size: int | None) -> list:
+    """uint8 ``[C, H, W]`` images to ``size × size``: the shorter side resized to ``size`` (bilinear,
+    antialiased), then the centre cropped; nothing without ``size``."""
+    if size is None:
+        return []
+    return [v2.Resize(size, antialias=True), v2.CenterCrop(size)]
+
+
+def image_folder_transform(size: int | None, augment: str, mean, std) -> v2.Compose:
+    """The ``imagefolder`` dataset, from PIL images: resize and crop, the ``augment`` ops of
+    :func:`image_augment` (training only: pass ``"none"`` otherwise), scale to [0, 1], normalise with
+    ``mean`` / ``std`` (per channel)."""
+    ops = [v2.PILToTensor(), *image_geometry(size), *image_augment(augment)]
+    return v2.Compose([*ops, v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))])
 
 
 def tinyimagenet_transform(train: bool) -> v2.Compose:
     """Tiny-ImageNet. Train: HFlip, TrivialAugmentWide, normalise. Test: normalise."""
     if not train:
         return v2.Compose(_to_float("tinyimagenet"))
-    return v2.Compose([v2.RandomHorizontalFlip(), v2.TrivialAugmentWide(), *_to_float("tinyimagenet")])
+    return v2.Compose([*image_augment("trivialaugment"), *_to_float("tinyimagenet")])
 
 
 class Cutout(torch.nn.Module):
@@ -79,11 +109,25 @@ def dvs_random_op() -> v2.RandomChoice:
     )
 
 
-def cifar10dvs_train_transform(size: int) -> v2.Compose:
-    """CIFAR10-DVS training: RandomCrop(size, padding 4), HFlip, one random op (frames already resized)."""
+def cifar10dvs_train_transform(size) -> v2.Compose:
+    """CIFAR10-DVS training: RandomCrop(size, padding 4), HFlip, one random op (frames already resized).
+    ``size``: the frames' side, or their ``(H, W)``."""
     return v2.Compose([v2.RandomCrop(size, padding=4), v2.RandomHorizontalFlip(), dvs_random_op()])
 
 
 def gesture_train_transform() -> v2.Compose:
     """DVS128 Gesture training: one random op only (a flip would turn left-hand gestures into right-hand)."""
     return v2.Compose([dvs_random_op()])
+
+
+EVENT_AUGMENTS = ("none", "flip", "dvsgesture", "cifar10dvs")
+
+
+def event_augment(name: str, size: tuple[int, int]) -> v2.Compose | None:
+    """The training augmentation of the ``events`` dataset on frames of ``size`` (H, W): ``flip`` (HFlip), or
+    the DVS128 Gesture or CIFAR10-DVS recipe's; ``None`` for ``none``."""
+    if name == "none":
+        return None
+    if name == "flip":
+        return v2.Compose([v2.RandomHorizontalFlip()])
+    return gesture_train_transform() if name == "dvsgesture" else cifar10dvs_train_transform(tuple(size))
