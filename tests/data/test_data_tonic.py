@@ -213,7 +213,7 @@ def test_a_tonic_dataset_with_a_tonic_transform(tmp_path):
 
 
 @needs_tonic
-@pytest.mark.parametrize("n, T", [(103, 4), (50, 7), (64, 8)])
+@pytest.mark.parametrize("n, T", [(103, 4), (50, 7), (64, 8), (3, 5)])  # (3, 5): N < T, tonic frames nothing
 def test_tonic_to_frame_drops_the_remainder_that_split_by_number_adds_to_the_last_frame(n, T):
     ev = tonic_events(np.random.default_rng(n), n)
     theirs = tonic.transforms.ToFrame(sensor_size=(20, 12, 2), n_event_bins=T)(ev.copy()).astype(np.int64)
