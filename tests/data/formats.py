@@ -346,3 +346,68 @@ def write_event_folder(root: Path, classes=("left", "right"), counts=(("train", 
                 path = write_recording(Path(root) / split / cls / f"r{i}{suffix}", *ev, sensor_size=sensor)
                 out[split].append((path, cls, ev))
     return out
+
+
+# --- tonic's interface and N-MNIST ------------------------------------------------------------------
+
+TONIC_DTYPE = np.dtype([("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "?")])  # tonic's dtype for DVS events
+
+
+def tonic_events(rng, n: int, sensor=(20, 12)) -> np.ndarray:
+    """``n`` random events on a ``sensor`` (W, H) as tonic gives them: a structured array, time-sorted."""
+    ev = np.zeros(n, dtype=TONIC_DTYPE)
+    ev["t"] = np.sort(rng.integers(0, 10_000, n))
+    ev["x"], ev["y"], ev["p"] = rng.integers(0, sensor[0], n), rng.integers(0, sensor[1], n), rng.integers(0, 2, n)
+    return ev
+
+
+class TonicLike:
+    """A dataset with tonic's interface, as tonic's own datasets have it: ``sensor_size`` (W, H, P), ``classes``,
+    ``len()`` and items ``(events, target)``, ``transform`` applied to the events. Item ``i`` has ``n_events + i``
+    events and class ``i % len(classes)``; ``reads`` counts the items read."""
+
+    def __init__(self, n=6, classes=("left", "right"), sensor=(20, 12), n_events=40, transform=None, seed=0):
+        rng = np.random.default_rng(seed)
+        self.sensor_size = (*sensor, 2)
+        self.classes = list(classes)
+        self.transform = transform
+        self.items = [(tonic_events(rng, n_events + i, sensor), i % len(classes)) for i in range(n)]
+        self.reads = 0
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        self.reads += 1
+        events, target = self.items[i]
+        return (events if self.transform is None else self.transform(events.copy())), target
+
+
+def write_nmnist_bin(path: Path, t, x, y, p) -> Path:
+    """One N-MNIST recording: 5 bytes per event, x, y, then polarity (bit 23) and a 23-bit timestamp, big-endian,
+    as tonic's ``read_mnist_file`` reads them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t, p = np.asarray(t, np.uint32), np.asarray(p, np.uint32)
+    word = (p << 23) | (t & 0x7FFFFF)
+    raw = np.stack([np.asarray(x), np.asarray(y), word >> 16, (word >> 8) & 0xFF, word & 0xFF], axis=1)
+    path.write_bytes(raw.astype(np.uint8).tobytes())
+    return path
+
+
+def write_nmnist(save_to: Path, per_class=(("Train", 2), ("Test", 1)), digits=(0, 1), n: int = 400, seed: int = 0):
+    """``<save_to>/NMNIST/{Train,Test}/<digit>/<i>.bin``, as tonic's NMNIST unpacks them (its download check, for
+    10,000 files, is the caller's to skip). The ``n`` events of a recording fall in an 8×8 patch of the 34×34
+    sensor that depends on the digit, within 0.3 s, dense enough for tonic's Denoise to keep most of them.
+    Returns ``{folder: [(path, digit, (t, x, y, p))]}``."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for folder, k in per_class:
+        out[folder] = []
+        for d in digits:
+            corner = 2 + 3 * d
+            for i in range(k):
+                ev = (np.sort(rng.integers(0, 300_000, n)), corner + rng.integers(0, 8, n),
+                      corner + rng.integers(0, 8, n), rng.integers(0, 2, n))  # fmt: skip
+                path = write_nmnist_bin(Path(save_to) / "NMNIST" / folder / str(d) / f"{i:05d}.bin", *ev)
+                out[folder].append((path, d, ev))
+    return out

@@ -18,6 +18,7 @@ from .imagefolder import ImageFolderSet
 from .mnist_1d import MNIST1D
 from .registry import DatasetInfo, build_datasets, build_split, dataset_names, get_dataset_info, register_dataset
 from .tiny_imagenet import TinyImageNet
+from .tonic_sets import TonicFrames, from_tonic
 
 _DVS_OPTIONS = ("size", "cache_dir", "cache", "augment", "skip_corrupt")
 _MNIST1D_OPTIONS = ("num_samples", "seed", "shuffle", "holdout", "augment")
@@ -231,6 +232,7 @@ __all__ = [
     "ImageFolderSet",
     "MNIST1D",
     "TinyImageNet",
+    "TonicFrames",
     "build_datasets",
     "build_split",
     "check_aedat2",
@@ -239,6 +241,7 @@ __all__ = [
     "event_counts",
     "events_to_frames",
     "frame_index",
+    "from_tonic",
     "get_dataset_info",
     "read_aedat2",
     "read_aedat31",

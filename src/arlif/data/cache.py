@@ -102,6 +102,15 @@ class FrameCache:
         except _UNREADABLE:
             return False
 
+    def stored_source(self, key: str) -> str | None:
+        """The fingerprint ``key`` was stored with, or ``None`` when it is not cached (or unreadable, or from
+        before fingerprints)."""
+        try:
+            with np.load(self.path(key), allow_pickle=False) as z:
+                return str(z["source"]) if "source" in z.files else None
+        except _UNREADABLE:
+            return None
+
     def store(self, key: str, counts: np.ndarray, fingerprint: str = "") -> None:
         """Write ``counts`` (and the ``fingerprint`` of their source) atomically: a temporary file in the same
         folder, then a rename."""

@@ -63,6 +63,7 @@ class EventFrames(Dataset):
 
     name = "events"
     cache_tag = ""
+    cache_name: str | None = None  # the cache's folder under cache_dir, if not ``name``
 
     def __init__(
         self,
@@ -88,7 +89,7 @@ class EventFrames(Dataset):
         self._set_samples([])
         # (a missing root is reported by the subclass's layout check, with the expected layout)
         base = Path(cache_dir) if cache_dir is not None else Path(root or ".") / CACHE_SUBDIR
-        folder = cache_folder(base, self.name, self.T, *self.sensor, tag=self.cache_tag)
+        folder = cache_folder(base, self.cache_name or self.name, self.T, *self.sensor, tag=self.cache_tag)
         self.cache = FrameCache(folder, (self.T, 2, *self.sensor)) if cache else None
         # whether a recording is corrupt does not depend on T or the convention: one folder per dataset
         self.marks = CorruptMarks(base / self.name / "corrupt") if cache else None
@@ -213,12 +214,17 @@ class EventFrames(Dataset):
     def _frame_source(self, source: Path, only: EventSample | None) -> dict[str, np.ndarray]:
         """Parse ``source`` once and frame its samples (or just ``only``), caching them when enabled."""
         try:
-            t, x, y, p = self.read_events(source)
+            events = self.read_events(source)
         except CorruptRecording as exc:
             raise self._corrupt_now(source, exc.problem) from None
-        wanted = [only] if only is not None else self._by_source[source]
+        return self._frame_events(source, events, [only] if only is not None else self._by_source[source])
+
+    def _frame_events(self, source: Path, events, samples: list[EventSample]) -> dict[str, np.ndarray]:
+        """Frame ``samples`` from ``events`` = (t, x, y, p) of their recording ``source``, caching them when
+        enabled."""
+        t, x, y, p = events
         out = {}
-        for s in wanted:
+        for s in samples:
             if s.window is None:
                 sel = slice(None)
             else:
@@ -231,7 +237,6 @@ class EventFrames(Dataset):
                 self.cache.store(s.key, counts, self.fingerprint(s))
             out[s.key] = counts
         return out
-
 
     def _corrupt_now(self, source: Path, problem: str) -> CorruptRecording:
         """A recording that passed the header check and failed to parse: mark it, so that the next build of the

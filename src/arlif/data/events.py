@@ -148,8 +148,8 @@ def recorded_sensor(path: Path) -> tuple[int, int] | None:
     return None
 
 
-def _sensor_option(value) -> tuple[int, int]:
-    """``sensor_size`` = (W, H) or (W, H, 2) → (W, H)."""
+def sensor_option(value, what: str = f"{NAME}: option sensor_size") -> tuple[int, int]:
+    """``sensor_size`` = (W, H) or (W, H, 2) → (W, H); ``what`` names it in the error."""
     ok = isinstance(value, (list, tuple)) and len(value) in (2, 3)
     if ok:
         try:
@@ -159,7 +159,7 @@ def _sensor_option(value) -> tuple[int, int]:
         ok = ok and (len(value) == 2 or value[2] == 2)
     if not ok:
         raise DataError(
-            f"{NAME}: option sensor_size must be [W, H] (width, height in pixels, as tonic's sensor_size; a third "
+            f"{what} must be [W, H] (width, height in pixels, as tonic's sensor_size; a third "
             f"entry, the polarities, must be 2), got {value!r}"
         )
     return w, h
@@ -197,7 +197,7 @@ class EventFolder(EventFrames):
         self.convention = choice(NAME, "convention", convention, CONVENTIONS)
         folder, classes, files = list_split(NAME, root, train, SUFFIXES, LAYOUT)
         self._check_formats(folder, classes, files)
-        w, h = _sensor_option(sensor_size) if sensor_size is not None else self._recorded(folder, files)
+        w, h = sensor_option(sensor_size) if sensor_size is not None else self._recorded(folder, files)
         self.cache_tag = "-".join(t for t in ("time" if split_by == "time" else "", self._convention_tag()) if t)
         super().__init__(
             root, train, T, size, cache_base(root, cache_dir), cache, augment != "none", skip_corrupt,
@@ -315,30 +315,36 @@ class EventFolder(EventFrames):
         return tuple(a[f] for f in FIELDS)
 
     def _checked(self, path, t, x, y, p):
-        """The events with ``p`` as 0/1, or a DataError naming the file and what to change."""
-        arrays = dict(zip(FIELDS, (np.asarray(t), np.asarray(x), np.asarray(y), np.asarray(p))))
-        n = arrays["x"].shape[0] if arrays["x"].ndim == 1 else -1
-        if any(a.ndim != 1 or a.shape[0] != n for a in arrays.values()):
-            shapes = ", ".join(f"{k} {a.shape}" for k, a in arrays.items())
-            raise DataError(f"{NAME}: {path}: t, x, y, p must be 1-D arrays of one length, got {shapes}")
-        for k in ("x", "y") + (("t",) if self.split_by == "time" else ()):
-            if not np.issubdtype(arrays[k].dtype, np.integer):
-                what = "timestamps (split_by=time needs them)" if k == "t" else "pixel coordinates"
-                raise DataError(f"{NAME}: {path}: {k} must hold integer {what}, got {arrays[k].dtype}")
-        x, y = arrays["x"], arrays["y"]
-        H, W = self.sensor
-        if n and (x.min() < 0 or x.max() >= W or y.min() < 0 or y.max() >= H):
-            swapped = x.min() >= 0 and y.min() >= 0 and x.max() < H and y.max() < W
-            raise DataError(
-                f"{NAME}: {path}: event coordinates outside the sensor: x in [{x.min()}, {x.max()}], y in "
-                f"[{y.min()}, {y.max()}], but the sensor is W={W} × H={H} (x < W is the column, y < H the row). "
-                f"Give the right sensor_size=[W, H] (width first, as tonic's sensor_size)"
-                + (f"; these events fit [{H}, {W}]: width and height swapped?" if swapped else "")
-            )
-        polarity = arrays["p"]
-        if n and not np.isin(polarity, (-1, 0, 1)).all():
-            raise DataError(
-                f"{NAME}: {path}: p must be a polarity, 0/1, False/True or -1/1; found values "
-                f"{np.unique(polarity)[:5].tolist()}"
-            )
-        return arrays["t"], x, y, (polarity > 0).astype(np.uint8)
+        return check_events(
+            f"{NAME}: {path}", t, x, y, p, self.sensor, self.split_by,
+            "Give the right sensor_size=[W, H] (width first, as tonic's sensor_size)",
+        )  # fmt: skip
+
+
+def check_events(where: str, t, x, y, p, sensor: tuple[int, int], split_by: str, sensor_fix: str):
+    """The events ``t, x, y, p`` with ``p`` as 0/1, or a DataError starting with ``where`` (the dataset and the
+    recording) that says what to change; ``sensor`` is (H, W) and ``sensor_fix`` how to give another."""
+    arrays = dict(zip(FIELDS, (np.asarray(t), np.asarray(x), np.asarray(y), np.asarray(p))))
+    n = arrays["x"].shape[0] if arrays["x"].ndim == 1 else -1
+    if any(a.ndim != 1 or a.shape[0] != n for a in arrays.values()):
+        shapes = ", ".join(f"{k} {a.shape}" for k, a in arrays.items())
+        raise DataError(f"{where}: t, x, y, p must be 1-D arrays of one length, got {shapes}")
+    for k in ("x", "y") + (("t",) if split_by == "time" else ()):
+        if not np.issubdtype(arrays[k].dtype, np.integer):
+            what = "timestamps (split_by=time needs them)" if k == "t" else "pixel coordinates"
+            raise DataError(f"{where}: {k} must hold integer {what}, got {arrays[k].dtype}")
+    x, y = arrays["x"], arrays["y"]
+    H, W = sensor
+    if n and (x.min() < 0 or x.max() >= W or y.min() < 0 or y.max() >= H):
+        swapped = x.min() >= 0 and y.min() >= 0 and x.max() < H and y.max() < W
+        raise DataError(
+            f"{where}: event coordinates outside the sensor: x in [{x.min()}, {x.max()}], y in "
+            f"[{y.min()}, {y.max()}], but the sensor is W={W} × H={H} (x < W is the column, y < H the row). "
+            f"{sensor_fix}" + (f"; these events fit [{H}, {W}]: width and height swapped?" if swapped else "")
+        )
+    polarity = arrays["p"]
+    if n and not np.isin(polarity, (-1, 0, 1)).all():
+        raise DataError(
+            f"{where}: p must be a polarity, 0/1, False/True or -1/1; found values {np.unique(polarity)[:5].tolist()}"
+        )
+    return arrays["t"], x, y, (polarity > 0).astype(np.uint8)
