@@ -32,7 +32,9 @@ exactly those bytes, with the same output allocation, as an autograd function ti
 Each op reads every element once and does one or two flops per element, so its time is set by memory
 bandwidth (and by the page faults of its two fresh outputs, which the fused op takes too). The
 ``of roofline`` column is the roofline row's median time over the row's own, for the same neuron: 1.0 means
-the row runs as fast as torch can stream the bytes of the fused op's traffic model.
+the row runs as fast as torch can stream the bytes of the fused op's traffic model. A fused kernel can pass
+1.0: the model counts the scratch state and the second read of x as memory traffic, but the CPU kernels work
+on blocks of neurons small enough for both to stay in cache, so their traffic to memory is nearer ``5e``.
 
 Backend ``"compiled"`` is :func:`torch.compile` (``inductor`` unless told otherwise) of the loop that
 backend ``"torch"`` runs: the neuron's step function over the T steps, forward and backward. Its first
