@@ -38,8 +38,9 @@ on blocks of neurons small enough for both to stay in cache, so their traffic to
 
 Backend ``"compiled"`` is :func:`torch.compile` (``inductor`` unless told otherwise) of the loop that
 backend ``"torch"`` runs: the neuron's step function over the T steps, forward and backward. Its first
-forward+backward compiles both; that call's time is reported apart (``compile_s``) and is not among the
-timed runs. It is not in the default backends because compiling takes 10-40 s per neuron on a small CPU.
+forward+backward compiles both; that call's time is reported apart (``compile_s``; inductor's on-disk cache,
+``TORCHINDUCTOR_CACHE_DIR``, makes it much shorter in a later process) and is not among the timed runs. It
+is not in the default backends because compiling takes 10-40 s per neuron on a small CPU.
 """
 
 from __future__ import annotations
