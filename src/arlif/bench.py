@@ -29,7 +29,7 @@ exactly those bytes, with the same output allocation, as an autograd function ti
   once beforehand reads one and writes the other (``2·s·4``): the scratch state, which the fused op keeps in
   buffers of its own rather than in fresh tensors.
 
-Each op reads every element once and does one or two flops per element, so its time is set by memory
+Each op touches every element once with at most two flops per element, so its time is set by memory
 bandwidth (and by the page faults of its two fresh outputs, which the fused op takes too). The
 ``of roofline`` column is the roofline row's median time over the row's own, for the same neuron: 1.0 means
 the row runs as fast as torch can stream the bytes of the fused op's traffic model. A fused kernel can pass
