@@ -95,4 +95,141 @@ def test_cli_dtypes_match_the_benchmark_and_neurons_come_from_the_registry():
     from arlif.neurons.registry import bench_entries
 
     assert sorted(cli_bench.DTYPES) == sorted(bench.DTYPES)
+    assert (cli_bench.BACKENDS, cli_bench.DEFAULT_BACKENDS) == (bench.BACKENDS, bench.DEFAULT_BACKENDS)
     assert bench.default_neurons() == [e.name for e in bench_entries()] == ["arlif", "lif", "lif_hard", "plif", "clif"]
+
+
+class _Traffic:
+    """Counts the bytes the aten ops run inside it read and write, from their tensors' sizes and schemas: an
+    argument the op writes to (``copy_``'s destination, an ``out=``) is written, every other tensor argument
+    read, and a returned tensor that aliases no argument (a fresh output) written. Views move nothing."""
+
+    def __init__(self):
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        outer = self
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                kwargs = kwargs or {}
+                out = func(*args, **kwargs)
+                outer._count(func, args, kwargs, out)
+                return out
+
+        self.mode = Mode()
+        self.read = self.written_in_place = self.written_fresh = 0
+        self.ops: list[str] = []
+
+    def _count(self, func, args, kwargs, out):
+        import torch
+
+        schema = func._schema
+        if any(r.alias_info is not None and not r.alias_info.is_write for r in schema.returns):
+            return  # a view: no data moved
+        self.ops.append(schema.name.split("::")[-1])
+        values = dict(zip([a.name for a in schema.arguments], args)) | kwargs
+        for arg in schema.arguments:
+            t = values.get(arg.name)
+            if isinstance(t, torch.Tensor):
+                if arg.alias_info is not None and arg.alias_info.is_write:
+                    self.written_in_place += t.nbytes
+                else:
+                    self.read += t.nbytes
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        for r, t in zip(schema.returns, outs):
+            if r.alias_info is None and isinstance(t, torch.Tensor):
+                self.written_fresh += t.nbytes
+
+    def __enter__(self):
+        self.mode.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.mode.__exit__(*exc)
+
+
+@pytest.mark.parametrize("neuron", ["arlif", "lif", "clif"])
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float64"])
+def test_roofline_moves_the_bytes_of_the_traffic_model(neuron, dtype):
+    """The roofline's forward+backward reads and writes exactly the fused op's bytes of the traffic model, and
+    writes its two outputs (spikes, input gradient) into fresh tensors, as the fused op does; the rest (the
+    scratch state) goes to buffers kept between runs."""
+    import torch
+
+    from arlif import bench
+
+    tdtype = bench.DTYPES[dtype]
+    run = bench._runner(neuron, "roofline", tdtype, "cpu")
+    base = bench._make_input((3, 5), 4, tdtype, "cpu")
+    grad = torch.rand_like(base)
+    run(base.clone().requires_grad_())  # the first call makes the kept buffers, as the untimed warm-up does
+    x = base.clone().requires_grad_()
+    with _Traffic() as traffic:
+        out = run(x)
+        out.backward(grad)
+    numel, e = base.numel(), base.element_size()
+    assert traffic.read + traffic.written_in_place + traffic.written_fresh == bench._traffic_bytes(neuron, numel, e)
+    assert traffic.written_fresh == 2 * numel * e  # spikes and grad_x, fresh every run
+    assert out.shape == x.shape and x.grad is not None and x.grad.shape == x.shape
+    assert traffic.ops == ["mul", "copy_", "addcmul"]
+
+
+@pytest.mark.cpu_kernels
+def test_bench_roofline_fraction_compiled_row_and_cpu_header(tmp_path, capsys):
+    """One run with every CPU backend: a roofline row per neuron, each row's fraction of it (= roofline time /
+    row time), the compiled row (aot_eager: it traces forward and backward as inductor does, quickly) with its
+    compile time apart, and the CPU named in text, Markdown and JSON."""
+    from arlif import bench
+
+    js, md = tmp_path / "b.json", tmp_path / "b.md"
+    args = ["--neurons", "clif,lif", "--backends", "torch,roofline,cpu", "--compiled", "--compile-backend",
+            "aot_eager", "--shape", "2,3", "--T", "3", "--quiet", "--repeats", "3", "--warmup", "1"]  # fmt: skip
+    assert main(["bench", *args, "--json", str(js), "--markdown", str(md)]) == 0
+    out = capsys.readouterr().out
+    data = json.loads(js.read_text())
+    rows = {(r["neuron"], r["backend"]): r for r in data["results"]}
+    assert set(rows) == {(n, b) for n in ("clif", "lif") for b in ("torch", "roofline", "cpu", "compiled")}
+    for (neuron, backend), r in rows.items():
+        roof = rows[(neuron, "roofline")]["median_ms"]
+        assert r["roofline_fraction"] == pytest.approx(roof / r["median_ms"], rel=1e-12)
+        assert (r["compile_s"] is not None) == (backend == "compiled")
+        assert (r["bandwidth_gbs"] is not None) == (backend in ("roofline", "cpu"))
+    assert rows[("lif", "roofline")]["roofline_fraction"] == 1.0
+    assert all(rows[(n, "compiled")]["compile_s"] > 0 for n in ("clif", "lif"))
+    assert data["settings"]["compile_backend"] == "aot_eager"
+
+    cpu = data["environment"]["cpu"]
+    assert cpu == {**bench.cpu_info(), "threads": cpu["threads"]}
+    assert set(cpu) == {"model", "flags", "cores", "logical", "usable", "threads"} and cpu["model"]
+    assert cpu["cores"] >= 1 and cpu["logical"] >= cpu["usable"] >= 1
+    line = bench.cpu_line(cpu)
+    assert cpu["model"] in line and f"{cpu['cores']} cores" in line
+    if cpu["flags"] is not None:
+        assert all(f in bench.CPU_FLAGS for f in cpu["flags"])
+        assert " ".join(cpu["flags"]) in line
+    text = md.read_text()
+    assert line in out and line in text
+    assert "| of roofline |" in text and "| compile (s) |" in text and "| clif | roofline |" in text
+    assert "roofline" in out.splitlines()[3] and "compile s" in out.splitlines()[3]
+
+
+def test_cpu_info_reads_the_flags_that_matter(monkeypatch):
+    """From /proc/cpuinfo: model, the flags of CPU_FLAGS it has (NEON as asimd on aarch64), physical cores
+    (distinct core ids) and logical CPUs."""
+    from arlif import bench
+
+    x86 = "\n\n".join(
+        f"processor\t: {i}\nmodel name\t: Some CPU 9000\nphysical id\t: 0\ncore id\t: {i // 2}\n"
+        "flags\t\t: fpu sse4_2 avx avx2 fma bmi2 avx512f\n"
+        for i in range(4)
+    )
+    arm = "processor\t: 0\nFeatures\t: fp asimd evtstrm crc32\n\nprocessor\t: 1\nFeatures\t: fp asimd\n"
+    monkeypatch.setattr(bench, "_cpuinfo_blocks", lambda: bench._parse_cpuinfo(x86))
+    info = bench.cpu_info()
+    assert (info["model"], info["flags"], info["cores"], info["logical"]) == (
+        "Some CPU 9000", ["sse4_2", "avx", "avx2", "fma", "avx512f"], 2, 4)  # fmt: skip
+    monkeypatch.setattr(bench, "_cpuinfo_blocks", lambda: bench._parse_cpuinfo(arm))
+    info = bench.cpu_info()
+    assert info["flags"] == ["asimd"] and info["cores"] == info["logical"] == 2 and info["model"]
+    monkeypatch.setattr(bench, "_cpuinfo_blocks", lambda: [])
+    assert bench.cpu_info()["flags"] is None and "flags unknown" in bench.cpu_line(bench.cpu_info())

@@ -7,6 +7,8 @@ from pathlib import Path
 # Spelled out here rather than read from arlif.bench, which imports torch: `arlif bench --help` must stay
 # instant. tests/test_cli_bench.py checks that they match the benchmark's own list.
 DTYPES = ("bfloat16", "float16", "float32", "float64")
+BACKENDS = ("torch", "roofline", "compiled", "cpu", "triton")
+DEFAULT_BACKENDS = ("torch", "roofline", "cpu", "triton")
 
 
 def _csv(text: str) -> list[str]:
@@ -29,16 +31,24 @@ def register(sub) -> None:
     p = sub.add_parser(
         "bench",
         help="time fwd+bwd and measure backward memory of each neuron × backend",
-        description="For each neuron and backend (the per-step reference 'torch' and the fused 'cpu' / "
-        "'triton' kernels): forward+backward median time after warm-up, speed-up over the reference "
-        "measured in the same run, bytes kept for backward per input element, and achieved bandwidth "
-        "of the fused kernels. Input is [T, *shape]. Backends that cannot run on the device are skipped "
-        "with a note.",
+        description="For each neuron and backend (the per-step reference 'torch', that loop under "
+        "torch.compile 'compiled', the fused 'cpu' / 'triton' kernels, and 'roofline': torch streaming ops "
+        "moving the fused op's bytes): forward+backward median time after warm-up, speed-up over the "
+        "reference and fraction of the roofline, both measured in the same interleaved run, bytes kept for "
+        "backward per input element, achieved bandwidth of the fused kernels and the roofline, and the "
+        "compile time of 'compiled'. Input is [T, *shape]. Backends that cannot run on the device are "
+        "skipped with a note. The header names the CPU (model, instruction-set flags, cores, threads).",
     )
     p.add_argument("--neurons", default=None,
                    help="comma list of neuron names (default: the benchmark set, one of each kernel family; "
                    "`arlif info` lists every registered neuron)")  # fmt: skip
-    p.add_argument("--backends", default="torch,cpu,triton", help="comma list from torch,cpu,triton")
+    p.add_argument("--backends", default=",".join(DEFAULT_BACKENDS),
+                   help=f"comma list from {','.join(BACKENDS)} (default {','.join(DEFAULT_BACKENDS)}; "
+                   "'compiled' is left out because torch.compile takes 10-40 s per neuron on a small CPU)")  # fmt: skip
+    p.add_argument("--compiled", action="store_true", help="add 'compiled' to the backends")
+    p.add_argument("--compile-backend", default="inductor", metavar="NAME",
+                   help="torch.compile backend of 'compiled' (default inductor; aot_eager traces without "
+                   "generating code)")  # fmt: skip
     p.add_argument("--shape", default="32,64,16,16", help="per-step shape B,C,H,W... (default 32,64,16,16)")
     p.add_argument("--T", type=int, default=8, help="time steps (default 8)")
     p.add_argument("--dtype", default="float32", choices=DTYPES)
@@ -68,9 +78,11 @@ def run(args) -> int:
     if unknown:
         raise ValueError(f"unknown neuron(s) {unknown}; choose from {neuron_names()}")
     names = _csv(args.backends)
-    bad = [b for b in names if b not in ("torch", "cpu", "triton")]
+    if args.compiled and "compiled" not in names:
+        names.append("compiled")
+    bad = [b for b in names if b not in BACKENDS]
     if bad:
-        raise ValueError(f"unknown backend(s) {bad}; choose from torch,cpu,triton")
+        raise ValueError(f"unknown backend(s) {bad}; choose from {','.join(BACKENDS)}")
     if not neurons or not names:
         raise ValueError("--neurons and --backends must each name at least one")
     if args.T < 1 or args.repeats < 1 or args.warmup < 0:
@@ -87,26 +99,26 @@ def run(args) -> int:
     shape = _shape(args.shape)
     log = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     skipped: list[tuple[str, str, str]] = []
-    results = bench.run_bench(neurons, names, shape, args.T, args.dtype, str(device),
-                              args.repeats, args.warmup, log=log, skipped=skipped)  # fmt: skip
+    results = bench.run_bench(neurons, names, shape, args.T, args.dtype, str(device), args.repeats, args.warmup,
+                              log=log, skipped=skipped, compile_backend=args.compile_backend)  # fmt: skip
     if args.quiet:  # progress is optional, the reason a pair is missing from the table is not
         for neuron, backend, why in skipped:
             print(f"skip {neuron}/{backend}: {why}", file=sys.stderr)
     if not results:
         raise ValueError("nothing could be benchmarked here (see the skip lines above); choose other --backends")
     env = bench.environment(str(device))
-    heap = ", steady heap" if args.steady_heap else ""
-    print(f"input [T={args.T}, {','.join(map(str, shape))}] {args.dtype} on {env.get('gpu', device)}; "
-          f"torch {env['torch']}, {env['threads']} CPU threads{heap}")  # fmt: skip
+    print("\n".join(bench.header(results, env)))
     print(bench.text_table(results))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         settings = dict(T=args.T, shape=list(shape), dtype=args.dtype, repeats=args.repeats, warmup=args.warmup,
                         skipped=[dict(neuron=n, backend=b, reason=w) for n, b, w in skipped])  # fmt: skip
+        if "compiled" in names:
+            settings["compile_backend"] = args.compile_backend
         args.json.write_text(bench.to_json(results, str(device), settings) + "\n")
         print(f"wrote {args.json}")
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(bench.markdown_table(results) + "\n")
+        args.markdown.write_text(bench.markdown_table(results, env) + "\n")
         print(f"wrote {args.markdown}")
     return 0

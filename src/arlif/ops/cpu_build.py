@@ -87,6 +87,13 @@ def _openmp_flags(cxx: str) -> list[str]:
     return ["-fopenmp"] if _accepts(cxx, "-fopenmp", code, link=True) else []
 
 
+def build_flags(cxx: str) -> list[str]:
+    """The flags the library is built with by ``cxx``: ours, ``-march=native`` and ``-fopenmp`` where it takes
+    them, then ``$ARLIF_CXXFLAGS``. Those come last so that they win: ``-march=x86-64-v3`` there builds for
+    AVX2 instead of this CPU, as GCC and Clang take the last ``-march``."""
+    return FLAGS + _march_flags(cxx) + _openmp_flags(cxx) + os.environ.get("ARLIF_CXXFLAGS", "").split()
+
+
 def cache_dir() -> Path:
     root = os.environ.get("ARLIF_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "arlif")
     return Path(root) / "kernels"
@@ -115,7 +122,7 @@ def _build() -> ctypes.CDLL:
     # the sources by name and content: a renamed or moved file makes another library too
     source = b"\0".join(p.relative_to(_HERE).as_posix().encode() + b"\0" + p.read_bytes() for p in (HEADER, *SOURCES))
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
-    flags = FLAGS + _march_flags(cxx) + _openmp_flags(cxx) + os.environ.get("ARLIF_CXXFLAGS", "").split()
+    flags = build_flags(cxx)
     key = hashlib.sha256(
         b"\0".join([source, version.encode(), " ".join(flags).encode(), _cpu_flags().encode()])
     ).hexdigest()[:20]
