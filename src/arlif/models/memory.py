@@ -282,7 +282,7 @@ def _mark_output(module: nn.Module, args, output) -> None:
         return
     if torch.compiler.is_compiling():
         return
-    if isinstance(module, _binary_classes()) or getattr(module, "binary_spikes", False):
+    if type(module) in _binary_classes() or getattr(module, "binary_spikes", False):
         mark_spikes(spikes)
     elif spikes.numel() and bool(((spikes == 0) | (spikes == 1)).all()):
         mark_spikes(spikes)
