@@ -19,6 +19,8 @@ class SeqToANN(nn.Sequential):
     ``memory="compact"`` (normally set for a whole model by :func:`arlif.models.set_memory`) keeps spikes
     that these layers save for backward as bits (:mod:`arlif.models.memory`)."""
 
+    memory = "default"  # also for modules pickled whole before the attribute existed
+
     def __init__(self, *layers: nn.Module, step_mode: str = "m", memory: str = "default"):
         super().__init__(*layers)
         self.step_mode = step_mode

@@ -22,7 +22,6 @@ bits, or the tensor itself, go through them.
 
 from __future__ import annotations
 
-import sys
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -94,7 +93,7 @@ def mark_spikes(t: torch.Tensor, _share: _Spikes | None = None) -> None:
     changed in place."""
     if not isinstance(t, torch.Tensor) or t.layout is not torch.strided or t.numel() == 0:
         return
-    if not t.is_floating_point() or t.is_nested or _is_fake(t):
+    if t.dtype not in _PACKABLE or t.is_nested or _is_fake(t):
         return
     key = _storage_key(t)
 
@@ -150,26 +149,28 @@ def is_marked_binary(t: torch.Tensor) -> bool:
 
 # ---- packing ------------------------------------------------------------------------------------------------
 
-# Packing works on the top byte of each element (the sign and high exponent bits): 0.0 has none set, 1.0 has
-# bit 4 of it set in every float dtype (0x3F of float32/bfloat16/float64, 0x3C of float16). Eight such bits,
-# gathered as the bytes of one int64, are folded into one byte by shifts; unpacking spreads them back.
-_LITTLE = sys.byteorder == "little"
-_SPREAD = ((28, 0x0000000F0000000F), (14, 0x0003000300030003), (7, 0x0101010101010101))
+# Packing is one matrix-vector product: each group of 8 elements (0s and 1s) times the weights 1, 2, ..., 128
+# is its byte, exactly (integers up to 255 are exact in every float dtype, products and sums included).
+# Unpacking is one row lookup in a table of the 256 bytes' 8 elements. Few operations matter as much as
+# few passes: on a shared machine each parallel operation can wait a time slice for its threads.
+_PACKABLE = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
+_WEIGHTS: dict[tuple, torch.Tensor] = {}
+_TABLES: dict[tuple, torch.Tensor] = {}
 
 
-def _top_bits(flat: torch.Tensor) -> torch.Tensor:
-    """One byte per element of the contiguous 1-D ``flat``, padded to a multiple of 8: bit 0 set for 1s."""
-    n, es = flat.numel(), flat.element_size()
-    pad = (-n) % 8
-    if not _LITTLE:
-        ones = flat.ne(0).view(torch.uint8)
-        return torch.nn.functional.pad(ones, (0, pad)) if pad else ones
-    top = flat.view(torch.uint8)[es - 1 :: es]
-    if pad:
-        top = torch.nn.functional.pad(top, (0, pad))
-    else:  # a copy: the shifts below work in place, and 1-byte floats would otherwise be the tensor itself
-        top = top.contiguous() if es > 1 else top.clone()
-    return top.view(torch.int64).bitwise_right_shift_(4).bitwise_and_(0x0101010101010101).view(torch.uint8)
+def _weights(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    w = _WEIGHTS.get((dtype, device))
+    if w is None:
+        w = _WEIGHTS[(dtype, device)] = (2 ** torch.arange(8, device=device)).to(dtype)
+    return w
+
+
+def _table(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    table = _TABLES.get((dtype, device))
+    if table is None:
+        byte = torch.arange(256, device=device).unsqueeze(-1)
+        table = _TABLES[(dtype, device)] = ((byte >> torch.arange(8, device=device)) & 1).to(dtype)
+    return table
 
 
 class PackedBits:
@@ -193,31 +194,34 @@ def _dense_order(t: torch.Tensor) -> torch.Tensor | None:
 
 
 def pack_bits(t: torch.Tensor) -> PackedBits:
-    """Pack a floating-point tensor of 0s and 1s to 1 bit per element (vectorised torch ops, any device)."""
-    dense = _dense_order(t)
-    flat = (dense if dense is not None else t.contiguous()).reshape(-1)
-    u = _top_bits(flat).view(torch.int64)
-    for shift, _ in reversed(_SPREAD):
-        u = u.bitwise_or_(u >> shift)
-    bits = u.bitwise_and_(0xFF).to(torch.uint8)
+    """Pack a tensor of 0s and 1s (float32/float64/bfloat16/float16) to 1 bit per element (torch ops, any
+    device)."""
+    if t.dtype not in _PACKABLE:
+        raise TypeError(f"pack_bits packs {list(_PACKABLE)}, got {t.dtype}")
+    with torch.no_grad(), torch.autocast(t.device.type, enabled=False):
+        dense = _dense_order(t.detach())
+        flat = (dense if dense is not None else t.detach().contiguous()).reshape(-1)
+        n = flat.numel()
+        if n % 8:
+            flat = torch.nn.functional.pad(flat, (0, -n % 8))
+        bits = (flat.view(-1, 8) @ _weights(t.dtype, t.device)).to(torch.uint8)
     stride = tuple(t.stride()) if dense is not None else None
-    return PackedBits(bits, tuple(t.shape), stride, t.dtype, flat.numel())
+    return PackedBits(bits, tuple(t.shape), stride, t.dtype, n)
 
 
 def unpack_bits(p: PackedBits) -> torch.Tensor:
     """The exact tensor :func:`pack_bits` packed (values, dtype, shape, strides, device)."""
-    v = p.bits.to(torch.int64)
-    for shift, mask in _SPREAD:
-        v = v.bitwise_or_(v << shift).bitwise_and_(mask)
-    flat = v.view(torch.uint8)[: p.numel].to(p.dtype)
-    if p.stride is None:
-        return flat.view(p.shape)
-    out = torch.empty_strided(p.shape, p.stride, dtype=p.dtype, device=p.bits.device)
-    dense = _dense_order(out)
-    if dense is out:
-        return flat.view(p.shape)
-    dense.copy_(flat.view(dense.shape))
-    return out
+    with torch.no_grad():
+        rows = _table(p.dtype, p.bits.device).index_select(0, p.bits.to(torch.int32))
+        flat = rows.view(-1)[: p.numel]
+        if p.stride is None:
+            return flat.view(p.shape)
+        out = torch.empty_strided(p.shape, p.stride, dtype=p.dtype, device=p.bits.device)
+        dense = _dense_order(out)
+        if dense is out:
+            return flat.view(p.shape)
+        dense.copy_(flat.view(dense.shape))
+        return out
 
 
 # ---- the saved-tensor hooks ---------------------------------------------------------------------------------
@@ -321,7 +325,8 @@ def set_memory(model: nn.Module, memory: str) -> nn.Module:
 
 
 def get_memory(model: nn.Module) -> str:
-    """The tier :func:`set_memory` set (``"default"`` for a model without compact layers)."""
+    """The tier :func:`set_memory` set: ``"default"`` or ``"compact"``, ``"mixed"`` where the model's
+    ``SeqToANN`` layers differ (``"default"`` for a model without any)."""
     from .layers import SeqToANN
 
     tiers = {m.memory for m in model.modules() if isinstance(m, SeqToANN)}

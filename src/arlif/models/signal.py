@@ -67,10 +67,10 @@ class RecurrentSpikingLayer(nn.Module):
     """
 
     _arlif_memory_aware = True  # set_memory sets .memory: the recurrent weights keep the spikes as bits
+    memory = "default"
 
     def __init__(self, in_features: int, hidden: int, neuron: Callable[[], nn.Module], step_mode: str = "m"):
         super().__init__()
-        self.memory = "default"
         self.input = SeqToANN(nn.Linear(in_features, hidden, bias=False), nn.BatchNorm1d(hidden), step_mode=step_mode)
         self.recurrent = nn.Linear(hidden, hidden, bias=False)
         self.neuron = neuron()
