@@ -31,17 +31,19 @@ from torch import nn
 
 TIERS = ("default", "compact")
 
-# Neuron classes whose forward is the Heaviside step of the surrogate, in the input dtype: their outputs
-# are exactly 0 or 1. Filled lazily (importing the neurons here would be circular for arlif.models).
-_BINARY_CLASSES: tuple[type, ...] | None = None
+# The neuron classes arlif itself defines and registers: their forward is the Heaviside step of the
+# surrogate in the input dtype, so their outputs are exactly 0 or 1 (docs/neurons.md#surrogate-gradients).
+# Read from the registry when first needed (importing the neurons here would be circular for arlif.models);
+# classes registered from elsewhere are not in it.
+_BINARY_CLASSES: frozenset[type] | None = None
 
 
-def _binary_classes() -> tuple[type, ...]:
+def _binary_classes() -> frozenset[type]:
     global _BINARY_CLASSES
     if _BINARY_CLASSES is None:
-        from ..neurons import ALIF, ARLIF, CLIF, LIF, PLIF
+        from ..neurons.registry import neuron_classes
 
-        _BINARY_CLASSES = (ALIF, ARLIF, CLIF, LIF, PLIF)
+        _BINARY_CLASSES = frozenset(c for c in neuron_classes() if c.__module__.startswith("arlif.neurons."))
     return _BINARY_CLASSES
 
 
