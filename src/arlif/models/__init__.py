@@ -14,6 +14,8 @@ from torch import nn
 from .._imports import import_object, is_import_spec
 from ..neurons import neuron_factory
 from .layers import SeqToANN, SharedDropout
+from .memory import TIERS as MEMORY_TIERS
+from .memory import HeldBytes, check_tier, get_memory, set_memory
 from .resnet import SpikingResNet18
 from .signal import RecurrentSpikingLayer, SpikingCNN1d, SpikingRNN
 from .small import SmallCNN
@@ -76,6 +78,7 @@ def create_model(
     neuron: str | Callable[..., nn.Module] = "arlif",
     neuron_kwargs: dict | None = None,
     input_size: tuple[int, ...] | None = None,
+    memory: str = "default",
     **kw,
 ) -> nn.Module:
     """Build a model. ``name`` is a registered name or ``"package.module:function"``, a builder of your own,
@@ -83,8 +86,11 @@ def create_model(
     ``neuron`` is a zero-argument callable that makes a new neuron layer. ``neuron`` here is a registered
     neuron name (``"arlif"``, ``"lif_hard"``, ...; ``arlif info`` lists them) or a callable returning a neuron
     module; ``neuron_kwargs`` go to it (e.g. ``{"decay": 0.2, "backend": "auto"}``); ``input_size`` ((H, W),
-    (L,) or ()) sizes input-dependent heads; other keywords go to the architecture (``dropout``,
-    ``width``/``width_mult``, ...)."""
+    (L,) or ()) sizes input-dependent heads; ``memory`` is the training-memory tier (``"default"`` or
+    ``"compact"``: spikes kept for backward as bits, the same gradients; see :func:`set_memory`, which is
+    applied to the built model, a builder of your own included); other keywords go to the architecture
+    (``dropout``, ``width``/``width_mult``, ...)."""
+    check_tier(memory)
     if is_import_spec(name):
         build = import_object(name, "model")
         call = lambda: build(  # noqa: E731
@@ -108,13 +114,17 @@ def create_model(
         raise ValueError(f"model {name!r} does not take these options {sorted(kw)}: {exc}") from exc
     if not isinstance(model, nn.Module):
         raise ValueError(f"model {name!r} returned {type(model).__name__}, not a torch.nn.Module")
-    return model
+    return set_memory(model, memory)
 
 
 __all__ = [
     "create_model",
     "model_names",
     "register_model",
+    "set_memory",
+    "get_memory",
+    "HeldBytes",
+    "MEMORY_TIERS",
     "SeqToANN",
     "SharedDropout",
     "SpikingResNet18",

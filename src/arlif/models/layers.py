@@ -10,22 +10,54 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .memory import cast_spikes_for_autocast, check_tier, compact_saved_tensors, is_marked_binary
+
 
 class SeqToANN(nn.Sequential):
-    """Run stateless layers on ``[T, B, ...]`` (multi-step) or ``[B, ...]`` (single step)."""
+    """Run stateless layers on ``[T, B, ...]`` (multi-step) or ``[B, ...]`` (single step).
 
-    def __init__(self, *layers: nn.Module, step_mode: str = "m"):
+    ``memory="compact"`` (normally set for a whole model by :func:`arlif.models.set_memory`) keeps spikes
+    that these layers save for backward as bits (:mod:`arlif.models.memory`)."""
+
+    memory = "default"  # also for modules pickled whole before the attribute existed
+
+    def __init__(self, *layers: nn.Module, step_mode: str = "m", memory: str = "default"):
         super().__init__(*layers)
         self.step_mode = step_mode
+        self.memory = check_tier(memory)
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        if self.memory == "default" or not torch.is_grad_enabled() or torch.compiler.is_compiling():
+            return super().forward(x)
+        if is_marked_binary(x) and _casts_input(self):
+            x = cast_spikes_for_autocast(x)
+        with compact_saved_tensors():
+            return super().forward(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.step_mode == "s":
-            return super().forward(x)
+            return self._run(x)
         if x.dim() < 3:
             raise ValueError(f"SeqToANN in multi-step mode expects [T, B, ...], got shape {tuple(x.shape)}")
         T, B = x.shape[:2]
-        y = super().forward(x.flatten(0, 1))
+        y = self._run(x.flatten(0, 1))
         return y.unflatten(0, (T, B))
+
+    def extra_repr(self) -> str:
+        return "" if self.memory == "default" else f"memory={self.memory!r}"
+
+
+_SHAPE_ONLY = (nn.Flatten, nn.Identity)
+_AUTOCAST_LOWER = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+
+
+def _casts_input(seq: nn.Sequential) -> bool:
+    """Whether autocast would cast this stack's input itself: its first layer that computes is a
+    convolution or a linear layer (autocast leaves pooling and BatchNorm in the input dtype)."""
+    for layer in seq:
+        if not isinstance(layer, _SHAPE_ONLY):
+            return isinstance(layer, _AUTOCAST_LOWER)
+    return False
 
 
 class SharedDropout(nn.Module):

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from .layers import SeqToANN, SharedDropout, init_weights
+from .memory import cast_spikes_for_autocast, compact_saved_tensors
 
 
 def conv_bn1d(in_ch: int, out_ch: int, kernel: int = 3) -> SeqToANN:
@@ -65,6 +66,9 @@ class RecurrentSpikingLayer(nn.Module):
     until :meth:`reset` (``reset_net`` calls it); :meth:`detach` (``detach_net``) cuts them from the graph.
     """
 
+    _arlif_memory_aware = True  # set_memory sets .memory: the recurrent weights keep the spikes as bits
+    memory = "default"
+
     def __init__(self, in_features: int, hidden: int, neuron: Callable[[], nn.Module], step_mode: str = "m"):
         super().__init__()
         self.input = SeqToANN(nn.Linear(in_features, hidden, bias=False), nn.BatchNorm1d(hidden), step_mode=step_mode)
@@ -85,7 +89,11 @@ class RecurrentSpikingLayer(nn.Module):
 
     def _step(self, drive: torch.Tensor) -> torch.Tensor:
         if self.spikes is not None:  # no spikes yet: no recurrent input (and no synaptic operations)
-            drive = drive + self.recurrent(self.spikes)
+            if self.memory == "compact" and torch.is_grad_enabled() and not torch.compiler.is_compiling():
+                with compact_saved_tensors():
+                    drive = drive + self.recurrent(cast_spikes_for_autocast(self.spikes))
+            else:
+                drive = drive + self.recurrent(self.spikes)
         self.spikes = self.neuron(drive)
         return self.spikes
 

@@ -35,6 +35,7 @@ class TrainConfig:
     neuron: str = "arlif"  # a registered neuron name (`arlif info` lists them) or package.module:Class
     neuron_kwargs: dict = field(default_factory=dict)  # passed to the neuron (decay, surrogate, ...)
     backend: str = "auto"  # neuron backend: auto, torch, cpu, triton
+    memory: str = "default"  # training memory: default, or compact (spikes kept as bits; same gradients)
     T: int = 4  # time steps
     # optimisation
     epochs: int = 30  # training epochs
@@ -75,10 +76,12 @@ CHOICES = {
     "scheduler": ("cosine", "constant"),
     "mse_target": ("const", "onehot"),
     "backend": ("auto", "torch", "cpu", "triton"),
+    "memory": ("default", "compact"),
 }
 # keys a resumed run may change (everything else must match the checkpoint)
 RESUMABLE_OVERRIDES = {
     "epochs",
+    "memory",
     "device",
     "workers",
     "data_root",

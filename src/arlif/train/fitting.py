@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..errors import ArlifError, ConfigError
+from ..models import set_memory
 from ..neurons import BaseNeuron, reset_net
 from .checkpoint import prepare_resume
 from .config import check_keys, from_dict, object_label
@@ -85,8 +86,15 @@ def fit(
     _check_samples(train_set, test_set, temporal, cfg.T, cfg.dataset)
     classes = _num_classes(num_classes, train_set, None if by_name else model, temporal, cfg.T)
     sets = Datasets(train_set, test_set, classes, bool(temporal), skipped_recordings(train_set, test_set))
-    source = Source(lambda cfg, resuming: sets, build_model if by_name else lambda cfg, shape: model)
+    build = build_model if by_name else lambda cfg, shape: _with_memory(model, cfg)
+    source = Source(lambda cfg, resuming: sets, build)
     return run_training(cfg, ckpt, source, verbose)
+
+
+def _with_memory(model: nn.Module, cfg) -> nn.Module:
+    """A model object with the config's ``memory`` tier: ``compact`` is applied to it; ``default`` leaves the
+    object as it is (a model already set compact by :func:`arlif.models.set_memory` stays so)."""
+    return set_memory(model, cfg.memory) if cfg.memory != "default" else model
 
 
 def _neuron_label(model: nn.Module) -> str:

@@ -22,6 +22,7 @@ def build_model(cfg: TrainConfig, shape: dict) -> nn.Module:
         neuron=cfg.neuron,
         neuron_kwargs=neuron_kwargs,
         input_size=tuple(shape["input_size"]),
+        memory=cfg.memory,
         **cfg.model_kwargs,
     )
 
