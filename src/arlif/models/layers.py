@@ -20,6 +20,7 @@ class SeqToANN(nn.Sequential):
     that these layers save for backward as bits (:mod:`arlif.models.memory`)."""
 
     memory = "default"  # also for modules pickled whole before the attribute existed
+    _arlif_memory_aware = True  # set_memory finds the layers it sets by this flag, not by class
 
     def __init__(self, *layers: nn.Module, step_mode: str = "m", memory: str = "default"):
         super().__init__(*layers)

@@ -308,12 +308,10 @@ def set_memory(model: nn.Module, memory: str) -> nn.Module:
     and every arlif neuron marks its output as spikes. ``"default"`` undoes it. Neurons of the built-in
     classes are known to emit exactly 0/1; for a neuron class of your own set ``binary_spikes = True`` on it,
     or every output is checked (one pass over the spikes, and a device synchronisation on a GPU)."""
-    from .layers import SeqToANN
-
     check_tier(memory)
     compact = memory == "compact"
     for mod in model.modules():
-        if isinstance(mod, SeqToANN) or getattr(mod, "_arlif_memory_aware", False):
+        if getattr(mod, "_arlif_memory_aware", False):  # SeqToANN and the recurrent layer
             mod.memory = memory
         if _is_neuron(mod):
             # found by identity, not by a stored handle: a deep copy or a pickled model keeps its hooks
@@ -328,10 +326,8 @@ def set_memory(model: nn.Module, memory: str) -> nn.Module:
 
 def get_memory(model: nn.Module) -> str:
     """The tier :func:`set_memory` set: ``"default"`` or ``"compact"``, ``"mixed"`` where the model's
-    ``SeqToANN`` layers differ (``"default"`` for a model without any)."""
-    from .layers import SeqToANN
-
-    tiers = {m.memory for m in model.modules() if isinstance(m, SeqToANN)}
+    ``SeqToANN`` (and recurrent) layers differ (``"default"`` for a model without any)."""
+    tiers = {m.memory for m in model.modules() if getattr(m, "_arlif_memory_aware", False)}
     return tiers.pop() if len(tiers) == 1 else ("default" if not tiers else "mixed")
 
 
