@@ -572,3 +572,11 @@ def test_config_paths_that_are_not_recipes(tmp_path, monkeypatch):
         load_config("folder")
     with pytest.raises(ConfigError, match="reference_acc"):
         load_config(None, {"reference_acc": {"best": 90.0}})  # both numbers, or none
+
+
+def test_default_run_folder_name_is_a_plain_path_for_a_neuron_given_by_module_path():
+    from arlif.train.run_folder import location
+
+    folder = location(load_config(None, {"neuron": "my_neurons:GainLIF", "name": "digits demo"}))
+    assert folder.parent == Path("runs")
+    assert re.fullmatch(r"digits_demo-my_neurons_GainLIF-\d{8}-\d{6}", folder.name), folder.name

@@ -8,6 +8,7 @@ datasets left recordings out) and ``tb/`` (TensorBoard). Only the main process w
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -25,11 +26,13 @@ TENSORBOARD_DIR = "tb"
 
 
 def location(cfg: TrainConfig) -> Path:
-    """The config's ``out``, or ``runs/<name>-<neuron>-<time>``."""
+    """The config's ``out``, or ``runs/<name>-<neuron>-<time>``, with any character other than letters, digits,
+    ``.``, ``_`` and ``-`` written as ``_`` (a neuron named ``package.module:Class`` would otherwise put a
+    colon in the path, which Windows and some tools refuse)."""
     if cfg.out:
         return Path(cfg.out)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{cfg.name}-{cfg.neuron}-{stamp}"
+    return Path("runs") / re.sub(r"[^\w.-]", "_", f"{cfg.name}-{cfg.neuron}-{stamp}", flags=re.ASCII)
 
 
 def refuse_existing_run(out: Path) -> None:
