@@ -91,15 +91,11 @@ def create_model(
     applied to the built model, a builder of your own included); other keywords go to the architecture
     (``dropout``, ``width``/``width_mult``, ...)."""
     check_tier(memory)
-    if is_import_spec(name):
+    own = is_import_spec(name)
+    if own:
         build = import_object(name, "model")
-        call = lambda: build(  # noqa: E731
-            num_classes=num_classes, in_channels=in_channels, neuron=factory, input_size=input_size, **kw
-        )
     elif name in _MODELS:
-        if input_size is not None:
-            kw["input_size"] = tuple(input_size)
-        call = lambda: _MODELS[name](num_classes, in_channels, factory, **kw)  # noqa: E731
+        build = _MODELS[name]
     else:
         raise ValueError(
             f"unknown model {name!r}; choose one of {model_names()}, or name a builder of your own as "
@@ -109,7 +105,12 @@ def create_model(
     if input_size is not None:
         input_size = tuple(input_size)
     try:
-        model = call()
+        if own:
+            model = build(num_classes=num_classes, in_channels=in_channels, neuron=factory, input_size=input_size, **kw)
+        else:
+            if input_size is not None:
+                kw["input_size"] = input_size
+            model = build(num_classes, in_channels, factory, **kw)
     except TypeError as exc:
         raise ValueError(f"model {name!r} does not take these options {sorted(kw)}: {exc}") from exc
     if not isinstance(model, nn.Module):
