@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
+
+
+def cache_root() -> Path:
+    """The root of every arlif cache (kernels, MNIST-1D, tonic frames): ``$ARLIF_CACHE_DIR``, by default
+    ``~/.cache/arlif``."""
+    return Path(os.environ.get("ARLIF_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "arlif"))
 
 
 def chmod_like_new_file(path, mode: int = 0o666) -> None:

@@ -52,7 +52,6 @@ __all__ = ["variants", "SURROGATE_WIDTHS", "TOLERANCES", "MARGIN", "Row", "Repor
            "machine_info"]  # fmt: skip
 
 
-
 def variants() -> dict[str, Callable[..., BaseNeuron]]:
     """name -> maker of every registered neuron (aliases once). Each is built with its registry entry's
     ``check`` options: parameters and constants (thresholds and leaks included) away from the defaults, so

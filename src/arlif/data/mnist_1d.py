@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .._files import chmod_like_new_file
+from .._files import cache_root, chmod_like_new_file
 from ..errors import DataError
 
 CACHE_FORMAT = 1
@@ -47,8 +47,7 @@ LAYOUT = (
 
 def default_cache_dir() -> Path:
     """``$ARLIF_CACHE_DIR/mnist1d``, by default ``~/.cache/arlif/mnist1d`` (the kernels' cache root)."""
-    root = os.environ.get("ARLIF_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "arlif")
-    return Path(root) / "mnist1d"
+    return cache_root() / "mnist1d"
 
 
 def _generator():

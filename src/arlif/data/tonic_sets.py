@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import operator
-import os
 import re
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from .._files import cache_root
 from ..errors import DataError
 from .dvs import EventFrames, EventSample
 from .events import FIELDS, check_events, sensor_option
@@ -37,8 +37,7 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 def default_cache_dir() -> Path:
     """``$ARLIF_CACHE_DIR/tonic``, by default ``~/.cache/arlif/tonic``."""
-    root = os.environ.get("ARLIF_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "arlif")
-    return Path(root) / NAME
+    return cache_root() / NAME
 
 
 class TonicFrames(EventFrames):

@@ -25,7 +25,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from .._files import chmod_like_new_file
+from .._files import cache_root, chmod_like_new_file
 from .backends import BackendUnavailableError
 
 _HERE = Path(__file__).parent
@@ -95,8 +95,7 @@ def build_flags(cxx: str) -> list[str]:
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("ARLIF_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "arlif")
-    return Path(root) / "kernels"
+    return cache_root() / "kernels"
 
 
 def unavailable_reason(build: bool = False) -> str | None:
