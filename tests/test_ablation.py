@@ -134,3 +134,9 @@ def test_jobs_run_in_worker_processes_and_give_the_rows_a_rerun_reuses(tmp_path,
     assert [r["firing_rate"] for r in again] == pytest.approx([r["firing_rate"] for r in rows], rel=1e-3)
     with pytest.raises(ValueError, match="jobs must be"):
         ablation.run_ablation(base, [0], out, ["arlif"], verbose=False, jobs=0)
+
+
+def test_cli_refuses_jobs_below_one_before_anything_trains(tmp_path, capsys):
+    assert cli(["ablate", "--jobs", "0", "--seeds", "1", "--out", str(tmp_path / "abl")]) == 2
+    assert "--jobs must be >= 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "abl").exists()
