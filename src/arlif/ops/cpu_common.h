@@ -263,7 +263,8 @@ inline int64_t block_len(int64_t b, int64_t N) { return std::min(BLOCK, N - b * 
 // out its scratch this way.
 inline int64_t scratch_stride(int64_t T) { return T * BLOCK + 48; }
 
-// A block's initial state: dst[0, n) = s0[i0, i0 + n), or zeros where the state is absent (s0 null: at rest).
+// A block's initial state, or the incoming gradient of a final state: dst[0, n) = s0[i0, i0 + n), or zeros where
+// it is absent (s0 null: at rest, or no gradient).
 template <typename F>
 inline void load_state(const F* s0, int64_t i0, int64_t n, F* dst) {
     if (s0) std::memcpy(dst, s0 + i0, n * sizeof(F));

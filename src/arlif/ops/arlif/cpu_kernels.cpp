@@ -313,13 +313,10 @@ void arlif_bwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
             }
         }
         // 2. BPTT over the block, last step first
-        #pragma GCC ivdep
-        for (int64_t i = 0; i < n; ++i) {
-            gv[i] = A.gvT ? A.gvT[i0 + i] : F(0);
-            gm[i] = (AR && A.gmT) ? A.gmT[i0 + i] : F(0);
-            acc_a[i] = F(0);
-            acc_c[i] = F(0);
-        }
+        load_state(A.gvT, i0, n, gv);
+        load_state(AR ? A.gmT : nullptr, i0, n, gm);
+        std::fill(acc_a, acc_a + n, F(0));
+        std::fill(acc_c, acc_c + n, F(0));
         for (int64_t t = T - 1; t >= 0; --t) {
             prefetch_next<F, 1>({A.gx}, t, N, b, b1, 1);
             const int64_t off = t * N + i0;

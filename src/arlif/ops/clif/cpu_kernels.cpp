@@ -89,11 +89,8 @@ void clif_bwd_blocks(const ClifArgs<F>& A, int64_t b0, int64_t b1) {
                 clif_step(v[i], m[i], xt[i], kc, tau, vth, u_[i], q_[i], sm_[i]);
             }
         }
-        #pragma GCC ivdep
-        for (int64_t i = 0; i < n; ++i) {
-            gv[i] = A.gvT ? A.gvT[i0 + i] : F(0);
-            gm[i] = A.gmT ? A.gmT[i0 + i] : F(0);
-        }
+        load_state(A.gvT, i0, n, gv);
+        load_state(A.gmT, i0, n, gm);
         for (int64_t t = T - 1; t >= 0; --t) {
             prefetch_next<F, 1>({A.gx}, t, N, b, b1, 1);
             const int64_t off = t * N + i0;

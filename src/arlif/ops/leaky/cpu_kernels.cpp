@@ -76,11 +76,8 @@ void leaky_bwd_blocks(const LeakyArgs<F>& A, int64_t b0, int64_t b1) {
                 v[i] = HARD ? h * (F(1) - s) : h - s * vth;
             }
         }
-        #pragma GCC ivdep
-        for (int64_t i = 0; i < n; ++i) {
-            gv[i] = A.gvT ? A.gvT[i0 + i] : F(0);
-            acc[i] = F(0);
-        }
+        load_state(A.gvT, i0, n, gv);
+        std::fill(acc, acc + n, F(0));
         for (int64_t t = T - 1; t >= 0; --t) {
             prefetch_next<F, 1>({A.gx}, t, N, b, b1, 1);
             const int64_t off = t * N + i0;
