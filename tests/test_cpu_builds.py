@@ -213,7 +213,7 @@ def test_marked_loops_are_vectorised(name, vector_reports):
     if name not in vector_reports:
         pytest.skip("needs GCC on x86-64" if name != "aarch64" else f"no aarch64 cross compiler ({AARCH64_CXX})")
     reports = []
-    for proc, src, report in vector_reports[name]:
+    for proc, _src, report in vector_reports[name]:
         out = _finish(proc)
         assert proc.returncode == 0, out[-4000:]
         reports.append(report.read_text())
