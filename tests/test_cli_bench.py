@@ -1,6 +1,7 @@
 """`arlif bench` end to end on a tiny input."""
 
 import json
+import platform
 
 import pytest
 
@@ -210,7 +211,26 @@ def test_bench_roofline_fraction_compiled_row_and_cpu_header(tmp_path, capsys):
     text = md.read_text()
     assert line in out and line in text
     assert "| of roofline |" in text and "| compile (s) |" in text and "| clif | roofline |" in text
-    assert "roofline" in out.splitlines()[3] and "compile s" in out.splitlines()[3]
+    columns = out.splitlines()[3 + bool(data["environment"]["kernel_target"])]
+    assert "roofline" in columns and "compile s" in columns
+    # what the kernels were compiled for, as the compiler resolved -march=native (GCC; None with Clang)
+    target = data["environment"]["kernel_target"]
+    from arlif.ops import cpu_build
+
+    assert target == cpu_build.build_target()
+    if target is not None:
+        assert target.startswith("-march=") and f"CPU kernels built for {target}" in out
+
+
+def test_build_target_follows_arlif_cxxflags(monkeypatch):
+    """The resolved target names the -march that ARLIF_CXXFLAGS selects, not the CPU's."""
+    from arlif.ops import cpu_build
+
+    cxx = cpu_build.compiler()
+    if cxx is None or platform.machine().lower() not in ("x86_64", "amd64") or cpu_build.build_target() is None:
+        pytest.skip("needs GCC on x86-64")
+    monkeypatch.setenv("ARLIF_CXXFLAGS", "-march=x86-64-v3")
+    assert cpu_build.build_target().split()[0] == "-march=x86-64-v3"
 
 
 def test_cpu_info_reads_the_flags_that_matter(monkeypatch):

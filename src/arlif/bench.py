@@ -411,6 +411,10 @@ def environment(device="cpu") -> dict:
                processor=platform.processor(), threads=torch.get_num_threads(),
                heap="steady" if _STEADY else "system", cpu=cpu_info(),
                arlif_cxxflags=os.environ.get("ARLIF_CXXFLAGS") or None)  # fmt: skip
+    if device == "cpu" or torch.device(device).type == "cpu":
+        from .ops import cpu_build
+
+        env["kernel_target"] = cpu_build.build_target()
     try:
         import triton
 
@@ -432,6 +436,8 @@ def header(results: list[Result], env: dict) -> list[str]:
     flags = f", ARLIF_CXXFLAGS={env['arlif_cxxflags']!r}" if env.get("arlif_cxxflags") else ""
     lines.append(f"torch {env['torch']}, {env['threads']} CPU threads{heap}{flags}")
     lines.append(cpu_line(env["cpu"]))
+    if env.get("kernel_target"):
+        lines.append(f"CPU kernels built for {env['kernel_target']}")
     return lines
 
 

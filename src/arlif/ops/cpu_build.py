@@ -98,6 +98,29 @@ def build_flags(cxx: str) -> list[str]:
     return FLAGS + _march_flags(cxx) + _openmp_flags(cxx) + os.environ.get("ARLIF_CXXFLAGS", "").split()
 
 
+def build_target(cxx: str | None = None) -> str | None:
+    """What the kernels are compiled for, as the compiler resolves :func:`build_flags`: e.g.
+    ``"-march=cooperlake -mtune=generic"`` for ``-march=native`` with GCC on a Xeon whose model name is
+    hidden (the instruction sets come from CPUID, the tuning falls back to generic). ``None`` where the
+    compiler does not say (Clang has no ``-Q --help=target``) or there is none."""
+    cxx = cxx or compiler()
+    if cxx is None:
+        return None
+    flags = [f for f in build_flags(cxx) if f.startswith(("-m", "-f"))]
+    try:
+        out = subprocess.run([cxx, *flags, "-Q", "--help=target"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = {}
+    for line in out.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] in ("-march=", "-mtune="):
+            found[parts[0]] = parts[1]
+    if out.returncode != 0 or "-march=" not in found:
+        return None
+    return " ".join(f"{k}{v}" for k, v in found.items())
+
+
 def cache_dir() -> Path:
     return cache_root() / "kernels"
 
