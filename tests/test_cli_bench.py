@@ -1,6 +1,7 @@
 """`arlif bench` end to end on a tiny input."""
 
 import json
+import os
 import platform
 
 import pytest
@@ -253,3 +254,24 @@ def test_cpu_info_reads_the_flags_that_matter(monkeypatch):
     assert info["flags"] == ["asimd"] and info["cores"] == info["logical"] == 2 and info["model"]
     monkeypatch.setattr(bench, "_cpuinfo_blocks", lambda: [])
     assert bench.cpu_info()["flags"] is None and "flags unknown" in bench.cpu_line(bench.cpu_info())
+
+
+def test_model_step_benchmark_times_neurons_in_turn(tmp_path):
+    """benchmarks/model_step.py: one timed step per neuron and round, ratios to the first neuron."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "step.json"
+    cmd = [sys.executable, str(root / "benchmarks" / "model_step.py"), "--neurons", "lif_soft,arlif", "--T", "2",
+           "--batch", "1", "--repeats", "2", "--warmup", "0", "--threads", "1", "--json", str(out)]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(root / "src")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {r["neuron"]: r for r in json.loads(out.read_text())["results"]}
+    assert set(rows) == {"lif_soft", "arlif"}
+    assert rows["lif_soft"]["ratio_median"] == 1.0 and len(rows["arlif"]["step_ms_all"]) == 2
+    ratios = [a / b for a, b in zip(rows["arlif"]["step_ms_all"], rows["lif_soft"]["step_ms_all"])]
+    assert min(ratios) - 0.01 <= rows["arlif"]["ratio_median"] <= max(ratios) + 0.01
+    assert "ratio to lif_soft" in proc.stdout and "CPU " in proc.stdout

@@ -1,0 +1,100 @@
+"""Training-step time of a whole spiking model with one neuron against another, measured in one process.
+
+For each neuron (``--neurons``) the same model is built (same seed, same input) and one training step
+(forward, TET loss, backward) is timed in turn: A, B, A, B, ... so that a load that drifts on a shared
+machine hits each alike. Reported per neuron: the median step time, and per round the ratio of each neuron's
+step to the first neuron's (median and range). This is the number behind "fused AR-LIF costs about what
+fused LIF costs inside a network".
+
+Usage::
+
+    PYTHONPATH=src python benchmarks/model_step.py --model spiking_resnet18 --neurons lif_soft,arlif \\
+        --T 8 --batch 8 --repeats 9 --threads 2 [--steady-heap] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+from arlif import bench, reset_net
+from arlif.models import create_model
+from arlif.train import tet_loss
+
+# input (channels, H, W) of each model's setting (benchmarks/model_memory.py has the same)
+SHAPES = {"spiking_resnet18": (3, 32, 32), "spiking_vgg11_bn": (2, 128, 128), "vggsnn": (2, 48, 48)}
+
+
+def build(model_name: str, neuron: str, T: int, batch: int):
+    torch.manual_seed(0)
+    shape = SHAPES.get(model_name, (3, 32, 32))
+    size = {} if model_name == "spiking_resnet18" else {"input_size": shape[1:]}
+    model = create_model(model_name, 10, shape[0], neuron=neuron, **size)
+    x = torch.randn(T, batch, *shape, generator=torch.Generator().manual_seed(1))
+    y = torch.randint(0, 10, (batch,), generator=torch.Generator().manual_seed(2))
+    return model, x, y
+
+
+def step(model, x, y) -> None:
+    loss = tet_loss(model(x), y)
+    loss.backward()
+    reset_net(model)
+    model.zero_grad(set_to_none=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="spiking_resnet18", help=f"a registered model ({', '.join(SHAPES)} ...)")
+    p.add_argument("--neurons", default="lif_soft,arlif",
+                   help="comma list of registered neuron names; ratios are to the first")  # fmt: skip
+    p.add_argument("--T", type=int, default=8)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--repeats", type=int, default=9, help="timed rounds (one step per neuron each)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--steady-heap", action="store_true", help="keep freed memory in the process (glibc)")
+    p.add_argument("--json", help="write the results here")
+    args = p.parse_args()
+    neurons = [n.strip() for n in args.neurons.split(",") if n.strip()]
+    if not neurons:
+        p.error("--neurons: give at least one neuron name")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.steady_heap and not bench.steady_heap():
+        p.error("--steady-heap needs glibc")
+    setups = {n: build(args.model, n, args.T, args.batch) for n in neurons}
+    times: dict[str, list[float]] = {n: [] for n in neurons}
+    for r in range(args.warmup + args.repeats):
+        for n, (model, x, y) in setups.items():
+            t0 = time.perf_counter()
+            step(model, x, y)
+            if r >= args.warmup:
+                times[n].append(time.perf_counter() - t0)
+    env = bench.environment()
+    print(f"{args.model}, input [T={args.T}, {args.batch}, {','.join(map(str, SHAPES.get(args.model, ())))}] "
+          f"float32, training step (forward + TET loss + backward)")  # fmt: skip
+    for line in bench.header([], env):
+        print(line)
+    first = times[neurons[0]]
+    rows = []
+    print(f"{'neuron':12} {'median ms':>10} {'min ms':>8} {'ratio to ' + neurons[0]:>28}")
+    for n in neurons:
+        ratios = [a / b for a, b in zip(times[n], first)]
+        row = dict(neuron=n, step_ms=1e3 * statistics.median(times[n]), min_ms=1e3 * min(times[n]),
+                   ratio_median=statistics.median(ratios), ratio_range=[min(ratios), max(ratios)],
+                   step_ms_all=[round(1e3 * t, 1) for t in times[n]])  # fmt: skip
+        rows.append(row)
+        lo, hi = row["ratio_range"]
+        print(f"{n:12} {row['step_ms']:10.1f} {row['min_ms']:8.1f} "
+              f"{row['ratio_median']:>12.3f} [{lo:.3f}, {hi:.3f}]")  # fmt: skip
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"args": vars(args), "environment": env, "results": rows}, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
