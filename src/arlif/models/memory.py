@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-TIERS = ("default", "compact")
+TIERS = ("default", "compact", "minimal")
 
 # The neuron classes arlif itself defines and registers: their forward is the Heaviside step of the
 # surrogate in the input dtype, so their outputs are exactly 0 or 1 (docs/neurons.md#surrogate-gradients).
@@ -226,6 +227,209 @@ def unpack_bits(p: PackedBits) -> torch.Tensor:
         return out
 
 
+# ---- tensors made again in backward -------------------------------------------------------------------------
+
+
+def _autocast_state(device_type: str) -> tuple | None:
+    if not torch.amp.is_autocast_available(device_type):
+        return None
+    return device_type, torch.is_autocast_enabled(device_type), torch.get_autocast_dtype(device_type)
+
+
+def _autocast(state: tuple | None):
+    """The autocast state a forward ran under, for its recomputation (backward may run under any)."""
+    if state is None:
+        return nullcontext()
+    device_type, enabled, dtype = state
+    return torch.autocast(device_type, dtype=dtype, enabled=enabled)
+
+
+def _outer_pack(outer: tuple, t: torch.Tensor):
+    return outer[0](t) if outer[0] is not None else t
+
+
+def _outer_unpack(outer: tuple, saved) -> torch.Tensor:
+    return outer[1](saved) if outer[1] is not None else saved
+
+
+def _modified(what: str) -> RuntimeError:
+    return RuntimeError(
+        f"{what}, which the memory tier recomputes in backward, or a tensor it is recomputed from, was modified "
+        "by an inplace operation after the forward; use memory='default' for this model, or avoid the change"
+    )
+
+
+class _Recipe:
+    """How to make a layer's output again in backward, shared by every save of it (or of a view of it).
+
+    Registered by storage while the output is alive (a weak reference, its version, dtype and geometry), so
+    that the registry keeps nothing alive. At its first save it takes what it needs to recompute (``_seal``;
+    False where that is gone, and the save keeps the tensor itself). ``pending`` counts the saves not yet
+    unpacked: the output made again for the first is kept on the recipe for the others, until the last."""
+
+    __slots__ = ("ref", "version", "dtype", "device", "shape", "stride", "offset", "autocast", "outer",
+                 "pending", "cache")  # fmt: skip
+
+    what = "a layer's output"
+
+    def __init__(self, out: torch.Tensor):
+        self.version = out._version
+        self.dtype, self.device = out.dtype, out.device
+        self.shape, self.stride, self.offset = tuple(out.shape), tuple(out.stride()), out.storage_offset()
+        self.autocast = _autocast_state(out.device.type)
+        self.outer = None  # the hooks outside the first save, which keep what the recipe keeps
+        self.pending = 0
+        self.cache = None
+        key = _storage_key(out)
+
+        def forget(_ref, key=key):  # no reference to self: the recipe is freed as soon as its saves are
+            recipe = _MADE.get(key)
+            if recipe is not None and recipe.ref is _ref:
+                del _MADE[key]
+
+        self.ref = weakref.ref(out, forget)
+        _MADE[key] = self
+
+    def hold(self, outer: tuple) -> bool:
+        """One more save refers to this recipe (``outer``: the pack/unpack hooks around it)."""
+        if self.outer is None:
+            if not self._seal(outer):
+                return False
+            self.outer = outer
+        self.pending += 1
+        return True
+
+    def get(self) -> torch.Tensor:
+        """The output, made again (or kept from an earlier unpack of the same backward)."""
+        out = self.cache
+        if out is None:
+            target = self.ref()
+            if target is not None and target._version != self.version:
+                raise _modified(self.what)
+            with torch.no_grad(), _autocast(self.autocast):
+                out = self._make()
+            if tuple(out.shape) != self.shape or tuple(out.stride()) != self.stride:
+                dense = torch.empty_strided(self.shape, self.stride, dtype=self.dtype, device=self.device)
+                out = dense.copy_(out)
+        self.pending -= 1
+        self.cache = out if self.pending > 0 else None
+        return out
+
+    def _seal(self, outer: tuple) -> bool:
+        raise NotImplementedError
+
+    def _make(self) -> torch.Tensor:
+        raise NotImplementedError
+
+
+def _versions(*tensors) -> tuple:
+    return tuple((t, t._version) for t in tensors if t is not None)
+
+
+def _check_versions(versions: tuple, what: str) -> None:
+    if any(t._version != v for t, v in versions):
+        raise _modified(what)
+
+
+class _BatchNormRecipe(_Recipe):
+    """A BatchNorm output, made again from the BatchNorm's input with the forward's kernel: training mode
+    from the batch statistics (running statistics passed as clones, so they are updated once, in the
+    forward), eval mode from the running statistics. The input is kept by the BatchNorm itself for its
+    backward; where it is a recomputed output in turn (a convolution's, ``"minimal"``), the recipe refers to
+    that recipe instead and keeps nothing of its own."""
+
+    __slots__ = ("x_ref", "x_version", "x_kept", "source", "training", "stats", "params", "eps")
+
+    what = "a BatchNorm output"
+
+    def __init__(self, bn: nn.Module, out: torch.Tensor, x: torch.Tensor):
+        super().__init__(out)
+        self.x_ref, self.x_version, self.x_kept = weakref.ref(x), x._version, None
+        self.source = _made(x)
+        # what nn.BatchNorm's forward passes to F.batch_norm
+        self.training = bn.training or (bn.running_mean is None and bn.running_var is None)
+        use_stats = not bn.training or bn.track_running_stats
+        self.stats = (bn.running_mean, bn.running_var) if use_stats else (None, None)
+        self.params = (bn.weight, bn.bias)
+        self.eps = bn.eps
+
+    def _seal(self, outer: tuple) -> bool:
+        if self.source is not None and self.source.hold(outer):
+            return True
+        self.source = None
+        x = self.x_ref()
+        if x is None or x._version != self.x_version:
+            return False
+        self.x_kept = _outer_pack(outer, x)
+        return True
+
+    def _make(self) -> torch.Tensor:
+        x = self.x_ref()
+        if x is not None and x._version != self.x_version:
+            raise _modified(self.what)
+        _check_versions(_versions(*self.params) + (() if self.training else _versions(*self.stats)), self.what)
+        x = self.source.get() if self.source is not None else _outer_unpack(self.outer, self.x_kept)
+        mean, var = self.stats
+        if self.training:
+            mean = None if mean is None else mean.clone()
+            var = None if var is None else var.clone()
+        return F.batch_norm(x, mean, var, *self.params, self.training, 0.0, self.eps)
+
+
+class _LayerRecipe(_Recipe):
+    """A convolution's or linear layer's output on spikes, made again from the spikes' bits: the same bits
+    the layer keeps for its own backward (one copy)."""
+
+    __slots__ = ("layer", "s_ref", "s_version", "entry", "bits", "meta", "params")
+
+    what = "a convolution's output"
+
+    def __init__(self, layer: nn.Module, out: torch.Tensor, s: torch.Tensor, entry: _Spikes):
+        super().__init__(out)
+        self.layer = layer
+        self.s_ref, self.s_version, self.entry = weakref.ref(s), s._version, entry
+        self.bits = self.meta = None
+        self.params = _versions(layer.weight, layer.bias)
+
+    def _seal(self, outer: tuple) -> bool:
+        s = self.s_ref()
+        if s is None or s._version != self.s_version or s._version != self.entry.version:
+            return False
+        p = _pack_spikes(s, self.entry)
+        _note_packed(p.bits)
+        self.bits, p.bits = _outer_pack(outer, p.bits), None
+        self.meta, self.s_ref, self.entry = p, None, None
+        return True
+
+    def _make(self) -> torch.Tensor:
+        _check_versions(self.params, self.what)
+        m = self.meta
+        s = unpack_bits(PackedBits(_outer_unpack(self.outer, self.bits), m.shape, m.stride, m.dtype, m.numel))
+        return self.layer.forward(s)  # not __call__: no hooks
+
+
+_MADE: dict[int, _Recipe] = {}
+
+
+def _made(t: torch.Tensor) -> _Recipe | None:
+    """The recipe of the output ``t`` is (a view of), if it still holds what the layer made."""
+    if t.layout is not torch.strided or t.numel() == 0 or _is_fake(t):
+        return None
+    recipe = _MADE.get(_storage_key(t))
+    if recipe is None:
+        return None
+    out = recipe.ref()
+    if out is None or out._version != recipe.version or t._version != recipe.version:
+        return None
+    if t.dtype != recipe.dtype or t.device != recipe.device:
+        return None
+    return recipe
+
+
+def _usable(t) -> bool:
+    return isinstance(t, torch.Tensor) and t.layout is torch.strided and t.numel() > 0 and not _is_fake(t)
+
+
 # ---- the saved-tensor hooks ---------------------------------------------------------------------------------
 
 
@@ -235,7 +439,24 @@ class _Saved:
     __slots__ = ("outer", "meta")
 
     def __init__(self, outer, meta):
-        self.outer, self.meta = outer, meta  # meta: PackedBits without .bits, or None for a plain tensor
+        # meta: PackedBits without .bits, a _View of a recipe's output, or None for a plain tensor
+        self.outer, self.meta = outer, meta
+
+
+class _View:
+    """A save of a recomputed output (or of a view of it): the recipe and the view's geometry."""
+
+    __slots__ = ("recipe", "shape", "stride", "offset")
+
+    def __init__(self, recipe: _Recipe, t: torch.Tensor):
+        self.recipe = recipe
+        self.shape, self.stride, self.offset = tuple(t.shape), tuple(t.stride()), t.storage_offset() - recipe.offset
+
+    def take(self) -> torch.Tensor:
+        out = self.recipe.get()
+        if self.shape == tuple(out.shape) and self.stride == tuple(out.stride()) and self.offset == 0:
+            return out
+        return out.as_strided(self.shape, self.stride, out.storage_offset() + self.offset)
 
 
 def _pack_spikes(t: torch.Tensor, entry: _Spikes) -> PackedBits:
@@ -250,29 +471,48 @@ def _pack_spikes(t: torch.Tensor, entry: _Spikes) -> PackedBits:
     return p
 
 
+def _no_double_backward() -> None:
+    # backward runs with grad mode on only for create_graph=True; a tensor made again here has no graph
+    if torch.is_grad_enabled():
+        raise RuntimeError(
+            "backward with create_graph=True (double backward) needs the graph of the saved tensors, which the "
+            "memory tiers 'compact' and 'minimal' keep as bits or recompute; use memory='default' for it"
+        )
+
+
 @contextmanager
 def compact_saved_tensors() -> Iterator[None]:
-    """Within this block, saved tensors that are marked spikes (see :func:`mark_spikes`) are kept as bits.
+    """Within this block, saved tensors that are marked spikes (see :func:`mark_spikes`) are kept as bits,
+    and saved outputs that a recipe can make again (a BatchNorm's, in ``"minimal"`` a convolution's on
+    spikes) are kept as the recipe.
 
-    Hooks already active outside (a meter, ``save_on_cpu``) get the bits or the plain tensor in turn."""
+    Hooks already active outside (a meter, ``save_on_cpu``) get the bits, the plain tensor, or what the
+    recipe keeps, in turn."""
     top = torch._C._autograd._top_saved_tensors_default_hooks(False)
-    outer_pack, outer_unpack = top if top is not None else (None, None)
+    outer = top if top is not None else (None, None)
+    outer_pack, outer_unpack = outer
 
     def pack(t):
         entry = _marked(t)
-        if entry is None:
-            return _Saved(outer_pack(t) if outer_pack else t, None)
-        p = _pack_spikes(t, entry)
-        bits = p.bits
-        _note_packed(bits)
-        p.bits = None
-        return _Saved(outer_pack(bits) if outer_pack else bits, p)
+        if entry is not None:
+            p = _pack_spikes(t, entry)
+            bits = p.bits
+            _note_packed(bits)
+            p.bits = None
+            return _Saved(outer_pack(bits) if outer_pack else bits, p)
+        recipe = _made(t)
+        if recipe is not None and recipe.hold(outer):
+            return _Saved(None, _View(recipe, t))
+        return _Saved(outer_pack(t) if outer_pack else t, None)
 
     def unpack(saved):
-        inner = outer_unpack(saved.outer) if outer_unpack else saved.outer
-        if saved.meta is None:
-            return inner
         m = saved.meta
+        if m is None:
+            return outer_unpack(saved.outer) if outer_unpack else saved.outer
+        _no_double_backward()
+        if type(m) is _View:
+            return m.take()
+        inner = outer_unpack(saved.outer) if outer_unpack else saved.outer
         return unpack_bits(PackedBits(inner, m.shape, m.stride, m.dtype, m.numel))
 
     with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
@@ -294,39 +534,84 @@ def _mark_output(module: nn.Module, args, output) -> None:
         mark_spikes(spikes)
 
 
+def _note_batchnorm(module: nn.Module, args, output) -> None:
+    """Register a BatchNorm's output as recomputable from its input (``"compact"`` and ``"minimal"``)."""
+    if not torch.is_grad_enabled() or torch.compiler.is_compiling():
+        return
+    if args and _usable(args[0]) and _usable(output):
+        _BatchNormRecipe(module, output, args[0])
+
+
+def _note_layer(module: nn.Module, args, output) -> None:
+    """Register the output of a convolution or linear layer fed by marked spikes as recomputable from the
+    spikes' bits (``"minimal"``)."""
+    if not torch.is_grad_enabled() or torch.compiler.is_compiling():
+        return
+    if not args or not _usable(args[0]) or not _usable(output):
+        return
+    entry = _marked(args[0])
+    if entry is not None:
+        _LayerRecipe(module, output, args[0], entry)
+
+
+# Exact classes: a subclass (SyncBatchNorm is not one, but a user's may be) can compute something else,
+# and SyncBatchNorm's statistics would need the other processes in backward.
+_BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+
+
 def _is_neuron(module: nn.Module) -> bool:
     from ..neurons import BaseNeuron
 
     return isinstance(module, BaseNeuron)
 
 
+def _set_hook(module: nn.Module, hook, on: bool) -> None:
+    # found by identity, not by a stored handle: a deep copy or a pickled model keeps its hooks
+    keys = [k for k, h in module._forward_hooks.items() if h is hook]
+    if on and not keys:
+        module.register_forward_hook(hook)
+    elif not on:
+        for k in keys:
+            del module._forward_hooks[k]
+
+
 def set_memory(model: nn.Module, memory: str) -> nn.Module:
     """Set the training-memory tier of ``model`` (any module tree: a registered model, or your own
-    ``nn.Sequential`` of ``SeqToANN(conv), BatchNorm, neuron``) and return it.
+    ``nn.Sequential`` of ``SeqToANN(conv), BatchNorm, neuron``) and return it. The module tree and the
+    ``state_dict`` stay the same in every tier; only attributes and forward hooks change.
 
     ``"compact"``: every :class:`~arlif.models.SeqToANN` keeps the spikes it saves for backward as bits,
-    and every arlif neuron marks its output as spikes. ``"default"`` undoes it. Neurons of the built-in
-    classes are known to emit exactly 0/1; for a neuron class of your own set ``binary_spikes = True`` on it,
-    or every output is checked (one pass over the spikes, and a device synchronisation on a GPU)."""
+    every arlif neuron marks its output as spikes, and every BatchNorm (``nn.BatchNorm1d/2d/3d``) output that
+    a neuron keeps is recomputed in backward from the BatchNorm's input. ``"minimal"`` also recomputes, from
+    the bits, the output of each convolution or linear layer in a ``SeqToANN`` fed by spikes.
+    ``"default"`` undoes both. Neurons of the built-in classes are known to emit exactly 0/1; for a neuron
+    class of your own set ``binary_spikes = True`` on it, or every output is checked (one pass over the
+    spikes, and a device synchronisation on a GPU)."""
     check_tier(memory)
-    compact = memory == "compact"
+    compact = memory != "default"
+    minimal = memory == "minimal"
     for mod in model.modules():
-        if getattr(mod, "_arlif_memory_aware", False):  # SeqToANN and the recurrent layer
+        if getattr(mod, "_arlif_memory_aware", False):  # SeqToANN, the recurrent layer and the neurons
             mod.memory = memory
         if _is_neuron(mod):
-            # found by identity, not by a stored handle: a deep copy or a pickled model keeps its hooks
-            keys = [k for k, hook in mod._forward_hooks.items() if hook is _mark_output]
-            if compact and not keys:
-                mod.register_forward_hook(_mark_output)
-            elif not compact:
-                for k in keys:
-                    del mod._forward_hooks[k]
+            _set_hook(mod, _mark_output, compact)
+        elif type(mod) in _BATCHNORMS:
+            _set_hook(mod, _note_batchnorm, compact)
+        _set_hook(mod, _note_layer, False)
+    if minimal:
+        for mod in model.modules():
+            if getattr(mod, "_arlif_memory_aware", False) and isinstance(mod, nn.Sequential):
+                for layer in mod:
+                    if type(layer) in _LAYERS:
+                        _set_hook(layer, _note_layer, True)
     return model
 
 
 def get_memory(model: nn.Module) -> str:
-    """The tier :func:`set_memory` set: ``"default"`` or ``"compact"``, ``"mixed"`` where the model's
-    ``SeqToANN`` (and recurrent) layers differ (``"default"`` for a model without any)."""
+    """The tier :func:`set_memory` set: ``"default"``, ``"compact"`` or ``"minimal"``; ``"mixed"`` where the
+    model's ``SeqToANN`` layers, recurrent layers and neurons differ (``"default"`` for a model without
+    any)."""
     tiers = {m.memory for m in model.modules() if getattr(m, "_arlif_memory_aware", False)}
     return tiers.pop() if len(tiers) == 1 else ("default" if not tiers else "mixed")
 

@@ -89,7 +89,7 @@ class RecurrentSpikingLayer(nn.Module):
 
     def _step(self, drive: torch.Tensor) -> torch.Tensor:
         if self.spikes is not None:  # no spikes yet: no recurrent input (and no synaptic operations)
-            if self.memory == "compact" and torch.is_grad_enabled() and not torch.compiler.is_compiling():
+            if self.memory != "default" and torch.is_grad_enabled() and not torch.compiler.is_compiling():
                 with compact_saved_tensors():
                     drive = drive + self.recurrent(cast_spikes_for_autocast(self.spikes))
             else:
