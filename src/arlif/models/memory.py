@@ -618,15 +618,16 @@ def get_memory(model: nn.Module) -> str:
 
 # ---- measuring --------------------------------------------------------------------------------------------
 
-KINDS = ("spikes", "bn_input", "neuron_input", "other")
+KINDS = ("spikes", "bn_input", "neuron_input", "params", "other")
 
 
 class HeldBytes:
     """Context manager counting the bytes the autograd graph keeps for backward while open, each storage
     once, split by kind: ``spikes`` (neuron outputs, as floats or as bits), ``bn_input`` (what BatchNorm
-    keeps), ``neuron_input`` (what the neurons keep), ``other`` (weights, pooling, ...). Kinds are told by
-    storage from forward hooks on ``model``'s neurons and BatchNorm layers. ``meter.bytes`` and
-    ``meter.by_kind`` after the block."""
+    keeps), ``neuron_input`` (what the neurons keep), ``params`` (``model``'s parameters and buffers, which
+    exist without the graph too), ``other`` (the first layer's input, pooling, weights cast by autocast, ...).
+    Kinds are told by storage from forward hooks on ``model``'s neurons and BatchNorm layers. ``meter.bytes``
+    and ``meter.by_kind`` after the block."""
 
     def __init__(self, model: nn.Module):
         self.model = model
@@ -655,6 +656,8 @@ class HeldBytes:
 
     def __enter__(self) -> HeldBytes:
         bn = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+        for t in (*self.model.parameters(), *self.model.buffers()):
+            self._note("params", t)
         for mod in self.model.modules():
             if _is_neuron(mod):
                 self._handles.append(mod.register_forward_pre_hook(lambda m, a: self._note("neuron_input", a[0])))
