@@ -344,6 +344,26 @@ def test_minimal_runs_each_convolution_once_more_and_keeps_nothing_past_backward
     assert not memory._MADE  # no recipe, and so no recomputed tensor, outlives the graph (no gc needed)
 
 
+def test_minimal_recomputes_through_average_pools():
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        SeqToANN(nn.Conv2d(1, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4)), LIF(),
+        SeqToANN(nn.AvgPool2d(2)),
+        SeqToANN(nn.Conv2d(4, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4)), LIF(),
+        SeqToANN(nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(4, 3)),
+    )  # fmt: skip
+    x = torch.randn(2, 2, 1, 6, 6)
+    g0, s0, k0 = _own_grads(net, "default", x)
+    g1, s1, k1 = _own_grads(net, "compact", x)
+    g2, s2, k2 = _own_grads(net, "minimal", x)
+    assert _equal(g0, g2) and _equal(s0, s2) and _equal(g0, g1)
+    full, pooled = 4 * 4 * 36 * 4, 4 * 4 * 9 * 4  # [T·B, 4, 6, 6] and [T·B, 4, 3, 3] float32
+    # minimal: the second convolution's output (on pooled spikes) and the pooled spikes it keeps are made
+    # again from the first neuron's bits, the head's pooled spikes from the second neuron's
+    assert k1["bn_input"] == full + pooled and k2["bn_input"] == full
+    assert k1["other"] - k2["other"] == pooled + 4 * 4 * 4
+
+
 def test_state_dict_and_module_tree_are_the_same_in_every_tier():
     keys = {}
     for tier in TIERS:
@@ -371,9 +391,12 @@ def test_held_bytes_drop_per_tier(amp):
     x = torch.randn(4, 2, 3, 32, 32)
     # the BatchNorms whose input is no convolution of spikes: on the stem's output and the residual sums
     sums = [m for name, m in model.named_modules() if name.endswith("bn_in") or name == "head_bn"]
-    sum_bytes = []
+    sum_bytes, pooled = [], []
     for m in sums:
         m.register_forward_pre_hook(lambda m, a: sum_bytes.append(a[0].untyped_storage().nbytes()))
+    model.fc.register_forward_pre_hook(lambda m, a: pooled.append(a[0].untyped_storage().nbytes()))
+    head = []
+    model.head_sn.register_forward_hook(lambda m, a, o: head.append(o.numel()))
     held = {}
     for tier in TIERS:
         sum_bytes.clear()
@@ -385,12 +408,14 @@ def test_held_bytes_drop_per_tier(amp):
     elem = 2 if amp else 4
     assert c["spikes"] == b["spikes"] // (8 * elem) and c["neuron_input"] == 0
     assert {k: c[k] for k in ("bn_input", "params", "other")} == {k: b[k] for k in ("bn_input", "params", "other")}
-    # minimal: of the BatchNorm inputs only those that are no convolution of spikes stay
+    # minimal: of the BatchNorm inputs only those that are no convolution of spikes stay; the head's pooled
+    # spikes, which the classifier keeps, are recomputed from the bits of the head's spikes, which the global
+    # pool (a mean) does not keep itself
     assert len(sum_bytes) == len(sums) == 9
     assert m["bn_input"] == sum(sum_bytes) < 0.6 * b["bn_input"]
-    assert {k: m[k] for k in ("spikes", "neuron_input", "params", "other")} == {
-        k: c[k] for k in ("spikes", "neuron_input", "params", "other")
-    }
+    assert m["other"] == c["other"] - pooled[-1] and pooled[-1] == 8 * 64 * elem
+    assert m["spikes"] == c["spikes"] + head[-1] // 8 and head[-1] == 8 * 64 * 4 * 4
+    assert m["neuron_input"] == 0 and m["params"] == c["params"]
 
 
 def test_held_bytes_per_tier_on_a_network_of_your_own():
@@ -465,10 +490,11 @@ def test_config_key_and_cli_flag():
     from arlif.cli.train import overrides_from
     from arlif.errors import ConfigError
 
-    assert load_config(None, {"memory": "compact"}).memory == "compact"
+    assert all(load_config(None, {"memory": tier}).memory == tier for tier in TIERS)
     with pytest.raises(ConfigError, match="memory"):
         load_config(None, {"memory": "small"})
-    assert overrides_from(build_parser().parse_args(["train", "--memory", "compact"])) == {"memory": "compact"}
+    for tier in TIERS:
+        assert overrides_from(build_parser().parse_args(["train", "--memory", tier])) == {"memory": tier}
 
 
 def test_digits_demo_same_metrics_with_each_tier(tmp_path):

@@ -1,23 +1,39 @@
 """Training memory tiers: what the autograd graph keeps between forward and backward.
 
 ``"default"`` keeps what PyTorch keeps. ``"compact"`` stores the spike tensors that convolutions and linear
-layers keep for their weight gradient at 1 bit per element instead of 4 (fp32) or 2 (bf16/fp16) bytes; the
-gradients are bitwise the same, because backward gets back exactly the tensor forward saved.
+layers keep for their weight gradient at 1 bit per element instead of 4 (fp32) or 2 (bf16/fp16) bytes, and
+keeps no BatchNorm output for the neuron after it: backward recomputes it from the BatchNorm's input, which
+the BatchNorm keeps anyway. ``"minimal"`` also recomputes, from the bits, the outputs of convolutions, linear
+layers and average pools fed by spikes (or by average-pooled spikes), so that BatchNorm keeps no input of
+its own there either. The gradients are bitwise the same, because backward gets back exactly the tensors
+forward saved.
 
-How it works. Spikes are marked where they are made: a forward hook on every neuron records its output
+Spikes. Spikes are marked where they are made: a forward hook on every neuron records its output
 (storage, dtype and version counter, through a weak reference, so the registry never keeps a tensor
-alive). While a :class:`~arlif.models.SeqToANN` in compact mode runs, a ``saved_tensors_hooks`` pair packs
-every saved tensor that is a marked spike tensor, or a view of one (``flatten(0, 1)``), with vectorised
-torch ops, and passes everything else through untouched. Marking costs nothing per element and no device
-synchronisation; an in-place change of the spikes bumps their version, after which they are no longer
-taken for binary. A tensor that is not marked is never packed: the first convolution on images, pooled or
-dropped-out spikes, BatchNorm's inputs.
+alive). While a :class:`~arlif.models.SeqToANN` or a neuron in a compact tier runs, a ``saved_tensors_hooks``
+pair packs every saved tensor that is a marked spike tensor, or a view of one (``flatten(0, 1)``), with
+vectorised torch ops, and passes everything else through untouched. Marking costs nothing per element and
+no device synchronisation; an in-place change of the spikes bumps their version, after which they are no
+longer taken for binary. A tensor that is not marked is never packed: the first convolution on images,
+pooled or dropped-out spikes, BatchNorm's inputs. The same spikes saved twice in one forward (the ResNet
+shortcut: the block's spikes feed conv1 and the 1×1 shortcut conv) are packed once; both saves hold the
+same bits, and each unpack gives its own copy.
 
-The same spikes saved twice in one forward (the ResNet shortcut: the block's spikes feed conv1 and the
-1×1 shortcut conv) are packed once; both saves hold the same bits, and each unpack gives its own copy.
+Recomputed outputs. A forward hook on every BatchNorm (and, in ``"minimal"``, on every convolution, linear
+layer or average pool in a ``SeqToANN`` whose input is marked spikes or a recomputable output) registers
+its output, by storage and through a weak reference, with a recipe: the module, what the output is made
+from (the BatchNorm's input, weakly; the spikes' bits, shared with the layer's own save; or the input's
+recipe) and the autocast state. A saved tensor that is such an output, or a view of one, still at its
+version, is kept as the recipe. Backward runs the forward's kernel again (``F.batch_norm`` with the same
+arguments, running statistics as clones in training mode so that they are updated once; ``layer.forward``
+on the unpacked bits) under the recorded autocast state, and takes the saved view. A recipe that several
+saves share (the BatchNorm recipe refers to the convolution's, whose output BatchNorm also keeps) makes its
+output once per backward and drops it at its last unpack; nothing outlives the graph. An output changed in
+place before it is saved is kept as it is; a tensor a recipe needs that is changed in place after the save
+makes backward fail, as autograd does in ``"default"``.
 
 Outer ``saved_tensors_hooks`` (a memory meter, ``save_on_cpu``) still see every saved tensor: the packed
-bits, or the tensor itself, go through them.
+bits, the tensor itself, or what a recipe keeps (the BatchNorm's input, the bits).
 """
 
 from __future__ import annotations
@@ -345,7 +361,8 @@ class _BatchNormRecipe(_Recipe):
     def __init__(self, bn: nn.Module, out: torch.Tensor, x: torch.Tensor):
         super().__init__(out)
         self.x_ref, self.x_version, self.x_kept = weakref.ref(x), x._version, None
-        self.source = _made(x)
+        made = _made(x)
+        self.source = None if made is None else _View(made, x)
         # what nn.BatchNorm's forward passes to F.batch_norm
         self.training = bn.training or (bn.running_mean is None and bn.running_var is None)
         use_stats = not bn.training or bn.track_running_stats
@@ -354,7 +371,7 @@ class _BatchNormRecipe(_Recipe):
         self.eps = bn.eps
 
     def _seal(self, outer: tuple) -> bool:
-        if self.source is not None and self.source.hold(outer):
+        if self.source is not None and self.source.recipe.hold(outer):
             return True
         self.source = None
         x = self.x_ref()
@@ -368,7 +385,7 @@ class _BatchNormRecipe(_Recipe):
         if x is not None and x._version != self.x_version:
             raise _modified(self.what)
         _check_versions(_versions(*self.params) + (() if self.training else _versions(*self.stats)), self.what)
-        x = self.source.get() if self.source is not None else _outer_unpack(self.outer, self.x_kept)
+        x = self.source.take() if self.source is not None else _outer_unpack(self.outer, self.x_kept)
         mean, var = self.stats
         if self.training:
             mean = None if mean is None else mean.clone()
@@ -377,34 +394,40 @@ class _BatchNormRecipe(_Recipe):
 
 
 class _LayerRecipe(_Recipe):
-    """A convolution's or linear layer's output on spikes, made again from the spikes' bits: the same bits
-    the layer keeps for its own backward (one copy)."""
+    """The output of a convolution, linear layer or average pool fed by spikes, made again from the spikes'
+    bits (the same bits the layer keeps for its own backward: one copy); or of one fed by such an output (a
+    convolution on average-pooled spikes), made again from that output's recipe."""
 
-    __slots__ = ("layer", "s_ref", "s_version", "entry", "bits", "meta", "params")
+    __slots__ = ("layer", "source", "bits", "meta", "params")
 
-    what = "a convolution's output"
+    what = "a layer's output"
 
-    def __init__(self, layer: nn.Module, out: torch.Tensor, s: torch.Tensor, entry: _Spikes):
+    def __init__(self, layer: nn.Module, out: torch.Tensor, s: torch.Tensor, entry=None, source=None):
         super().__init__(out)
         self.layer = layer
-        self.s_ref, self.s_version, self.entry = weakref.ref(s), s._version, entry
+        self.source = None if source is None else _View(source, s)
         self.bits = self.meta = None
-        self.params = _versions(layer.weight, layer.bias)
+        if entry is not None:
+            # now, while the spikes are alive (the layer has just packed them for its own save: shared)
+            p = _pack_spikes(s, entry)
+            _note_packed(p.bits)
+            self.bits, p.bits = p.bits, None
+            self.meta = p
+        self.params = _versions(getattr(layer, "weight", None), getattr(layer, "bias", None))
 
     def _seal(self, outer: tuple) -> bool:
-        s = self.s_ref()
-        if s is None or s._version != self.s_version or s._version != self.entry.version:
-            return False
-        p = _pack_spikes(s, self.entry)
-        _note_packed(p.bits)
-        self.bits, p.bits = _outer_pack(outer, p.bits), None
-        self.meta, self.s_ref, self.entry = p, None, None
+        if self.source is not None:
+            return self.source.recipe.hold(outer)
+        self.bits = _outer_pack(outer, self.bits)
         return True
 
     def _make(self) -> torch.Tensor:
         _check_versions(self.params, self.what)
-        m = self.meta
-        s = unpack_bits(PackedBits(_outer_unpack(self.outer, self.bits), m.shape, m.stride, m.dtype, m.numel))
+        if self.source is not None:
+            s = self.source.take()
+        else:
+            m = self.meta
+            s = unpack_bits(PackedBits(_outer_unpack(self.outer, self.bits), m.shape, m.stride, m.dtype, m.numel))
         return self.layer.forward(s)  # not __call__: no hooks
 
 
@@ -543,21 +566,26 @@ def _note_batchnorm(module: nn.Module, args, output) -> None:
 
 
 def _note_layer(module: nn.Module, args, output) -> None:
-    """Register the output of a convolution or linear layer fed by marked spikes as recomputable from the
-    spikes' bits (``"minimal"``)."""
+    """Register the output of a convolution, linear layer or average pool fed by marked spikes (or by a
+    recomputable output) as recomputable from the spikes' bits (``"minimal"``)."""
     if not torch.is_grad_enabled() or torch.compiler.is_compiling():
         return
     if not args or not _usable(args[0]) or not _usable(output):
         return
     entry = _marked(args[0])
     if entry is not None:
-        _LayerRecipe(module, output, args[0], entry)
+        _LayerRecipe(module, output, args[0], entry=entry)
+        return
+    made = _made(args[0])
+    if made is not None:
+        _LayerRecipe(module, output, args[0], source=made)
 
 
 # Exact classes: a subclass (SyncBatchNorm is not one, but a user's may be) can compute something else,
 # and SyncBatchNorm's statistics would need the other processes in backward.
 _BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
+           nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)  # fmt: skip
 
 
 def _is_neuron(module: nn.Module) -> bool:
@@ -584,7 +612,8 @@ def set_memory(model: nn.Module, memory: str) -> nn.Module:
     ``"compact"``: every :class:`~arlif.models.SeqToANN` keeps the spikes it saves for backward as bits,
     every arlif neuron marks its output as spikes, and every BatchNorm (``nn.BatchNorm1d/2d/3d``) output that
     a neuron keeps is recomputed in backward from the BatchNorm's input. ``"minimal"`` also recomputes, from
-    the bits, the output of each convolution or linear layer in a ``SeqToANN`` fed by spikes.
+    the bits, the output of each convolution, linear layer or average pool in a ``SeqToANN`` fed by spikes
+    (or by such an output: a convolution on pooled spikes).
     ``"default"`` undoes both. Neurons of the built-in classes are known to emit exactly 0/1; for a neuron
     class of your own set ``binary_spikes = True`` on it, or every output is checked (one pass over the
     spikes, and a device synchronisation on a GPU)."""

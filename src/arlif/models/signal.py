@@ -66,7 +66,7 @@ class RecurrentSpikingLayer(nn.Module):
     until :meth:`reset` (``reset_net`` calls it); :meth:`detach` (``detach_net``) cuts them from the graph.
     """
 
-    _arlif_memory_aware = True  # set_memory sets .memory: the recurrent weights keep the spikes as bits
+    _arlif_memory_aware = True  # set_memory sets .memory: in compact tiers the recurrent weights keep spikes as bits
     memory = "default"
 
     def __init__(self, in_features: int, hidden: int, neuron: Callable[[], nn.Module], step_mode: str = "m"):
