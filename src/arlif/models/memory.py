@@ -46,7 +46,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-TIERS = ("default", "compact", "minimal")
+from .._tiers import MEMORY_TIERS
+
+TIERS = MEMORY_TIERS
 
 # The neuron classes arlif itself defines and registers: their forward is the Heaviside step of the
 # surrogate in the input dtype, so their outputs are exactly 0 or 1 (docs/neurons.md#surrogate-gradients).

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from .._tiers import MEMORY_TIERS
 from ..errors import ConfigError
-from ..models.memory import TIERS as MEMORY_TIERS
 
 
 @dataclass
@@ -36,7 +36,7 @@ class TrainConfig:
     neuron: str = "arlif"  # a registered neuron name (`arlif info` lists them) or package.module:Class
     neuron_kwargs: dict = field(default_factory=dict)  # passed to the neuron (decay, surrogate, ...)
     backend: str = "auto"  # neuron backend: auto, torch, cpu, triton
-    memory: str = "default"  # training memory: default, compact (spikes as bits, BN recomputed), minimal (+ convs)
+    memory: str = "compact"  # training memory: default, compact (spikes as bits, BN recomputed), minimal (+ convs)
     T: int = 4  # time steps
     # optimisation
     epochs: int = 30  # training epochs
