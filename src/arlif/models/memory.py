@@ -433,6 +433,64 @@ class _LayerRecipe(_Recipe):
         return self.layer.forward(s)  # not __call__: no hooks
 
 
+class _SumRecipe(_Recipe):
+    """A sum of two tensors that are each spikes or a recomputable output (the pre-activation ResNet block's
+    ``conv2(...) + shortcut(s)``, the shortcut being the spikes or a 1×1 convolution of them), made again
+    from their bits and recipes."""
+
+    __slots__ = ("parts",)
+
+    what = "a residual sum"
+
+    def __init__(self, out: torch.Tensor, parts: list):
+        super().__init__(out)
+        self.parts = parts  # each a _View of a recipe, or a PackedBits (then outer-packed at the seal)
+
+    def _seal(self, outer: tuple) -> bool:
+        for i, part in enumerate(self.parts):
+            if type(part) is _View:
+                if not part.recipe.hold(outer):
+                    return False
+            else:
+                self.parts[i] = (_outer_pack(outer, part.bits), part)
+        return True
+
+    def _make(self) -> torch.Tensor:
+        a, b = (
+            part.take()
+            if type(part) is _View
+            else unpack_bits(PackedBits(_outer_unpack(self.outer, part[0]), *_meta(part[1])))
+            for part in self.parts
+        )
+        return a + b
+
+
+def _meta(p: PackedBits) -> tuple:
+    return p.shape, p.stride, p.dtype, p.numel
+
+
+def note_sum(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
+    """Register ``out = a + b`` as recomputable where ``a`` and ``b`` are each marked spikes or a recomputable
+    output (in ``"minimal"``, a convolution's on spikes); otherwise, and in the other tiers, nothing."""
+    if not torch.is_grad_enabled() or torch.compiler.is_compiling() or not _usable(out):
+        return
+    parts = []
+    for t in (a, b):
+        if not _usable(t):
+            return
+        made = _made(t)
+        if made is not None:
+            parts.append(_View(made, t))
+            continue
+        entry = _marked(t)
+        if entry is None:
+            return
+        p = _pack_spikes(t, entry)
+        _note_packed(p.bits)
+        parts.append(p)
+    _SumRecipe(out, parts)
+
+
 _MADE: dict[int, _Recipe] = {}
 
 
@@ -485,7 +543,12 @@ class _View:
 
 
 def _pack_spikes(t: torch.Tensor, entry: _Spikes) -> PackedBits:
-    geometry = (tuple(t.shape), tuple(t.stride()), t.storage_offset())
+    # a contiguous tensor's bits are in memory order whatever its shape: [T, B, ...] and its flatten(0, 1)
+    # (the ResNet block adds the first, its conv1 keeps the second) share them
+    if t.is_contiguous():
+        geometry = ("contiguous", t.numel(), t.storage_offset())
+    else:
+        geometry = (tuple(t.shape), tuple(t.stride()), t.storage_offset())
     ref = entry.packed.get(geometry)
     bits = ref() if ref is not None else None
     if bits is not None:
