@@ -364,6 +364,26 @@ def test_minimal_recomputes_through_average_pools():
     assert k1["other"] - k2["other"] == pooled + 4 * 4 * 4
 
 
+def test_residual_sum_is_recomputed_from_spikes_and_recipes_only():
+    torch.manual_seed(0)
+    s = (torch.rand(2, 3, 4, 5, 5) > 0.5).float().requires_grad_()
+    mark_spikes(s)
+    conv = nn.Conv2d(4, 4, 3, padding=1)
+    with memory.compact_saved_tensors():
+        flat = s.flatten(0, 1)
+        out = conv(flat)
+        memory._LayerRecipe(conv, out, flat, entry=memory._marked(flat))
+        out = out.unflatten(0, (2, 3))
+        real = torch.randn_like(out)
+        for a, b, made in ((out, s, True), (out, real, False), (real, s, False)):
+            total = a + b
+            memory.note_sum(total, a, b)
+            recipe = memory._made(total)
+            assert (recipe is not None) == made
+            if made:
+                assert recipe.hold((None, None)) and torch.equal(recipe.get(), total)
+
+
 def test_state_dict_and_module_tree_are_the_same_in_every_tier():
     keys = {}
     for tier in TIERS:

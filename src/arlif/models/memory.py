@@ -4,9 +4,9 @@
 layers keep for their weight gradient at 1 bit per element instead of 4 (fp32) or 2 (bf16/fp16) bytes, and
 keeps no BatchNorm output for the neuron after it: backward recomputes it from the BatchNorm's input, which
 the BatchNorm keeps anyway. ``"minimal"`` also recomputes, from the bits, the outputs of convolutions, linear
-layers and average pools fed by spikes (or by average-pooled spikes), so that BatchNorm keeps no input of
-its own there either. The gradients are bitwise the same, because backward gets back exactly the tensors
-forward saved.
+layers and average pools fed by spikes (or by average-pooled spikes) and the ResNet block's residual sums
+(:func:`note_sum`), so that BatchNorm keeps no input of its own there either. The gradients are bitwise
+the same, because backward gets back exactly the tensors forward saved.
 
 Spikes. Spikes are marked where they are made: a forward hook on every neuron records its output
 (storage, dtype and version counter, through a weak reference, so the registry never keeps a tensor
