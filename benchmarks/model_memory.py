@@ -4,17 +4,21 @@ For one training step (forward + backward) on random data it reports, per backen
 ``arlif.models.set_memory``):
 
 - the bytes the autograd graph keeps for backward (``saved_tensors_hooks``, each storage once), split by kind:
-  spikes, BatchNorm inputs, neuron inputs, other (weights, the first layer's input, ...);
+  spikes, BatchNorm inputs, neuron inputs, params (the model's weights and buffers), other (the first layer's
+  input, pooled spikes, ...);
 - on the CPU, the same seen from outside autograd: the growth of the process's resident memory over one
   forward, in a child process where glibc serves every block of 64 KiB or more by mmap (so freed memory
   goes back to the system and RSS follows what is alive); on a GPU, the peak CUDA memory of the step;
 - the median step time, the tiers timed in turn (A, B, A, B, ...) so that a load that drifts hits each alike,
   and per round the ratio of each tier's time to the first tier's.
 
+The tiers are ``default``, ``compact`` (spikes as bits, BatchNorm outputs recomputed) and ``minimal`` (also
+the convolutions on spikes recomputed); ``--tiers`` picks some.
+
 Usage::
 
     PYTHONPATH=src python benchmarks/model_memory.py --device cpu --batch 8 --T 8 --backends auto
-    PYTHONPATH=src python benchmarks/model_memory.py --model spiking_vgg11_bn --batch 8 --backends auto
+    PYTHONPATH=src python benchmarks/model_memory.py --model spiking_vgg11_bn --batch 2 --backends auto
     PYTHONPATH=src python benchmarks/model_memory.py --device cuda --batch 128 --T 8 --amp
 """
 

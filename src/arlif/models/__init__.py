@@ -78,7 +78,7 @@ def create_model(
     neuron: str | Callable[..., nn.Module] = "arlif",
     neuron_kwargs: dict | None = None,
     input_size: tuple[int, ...] | None = None,
-    memory: str = "default",
+    memory: str = "compact",
     **kw,
 ) -> nn.Module:
     """Build a model. ``name`` is a registered name or ``"package.module:function"``, a builder of your own,
@@ -86,10 +86,11 @@ def create_model(
     ``neuron`` is a zero-argument callable that makes a new neuron layer. ``neuron`` here is a registered
     neuron name (``"arlif"``, ``"lif_hard"``, ...; ``arlif info`` lists them) or a callable returning a neuron
     module; ``neuron_kwargs`` go to it (e.g. ``{"decay": 0.2, "backend": "auto"}``); ``input_size`` ((H, W),
-    (L,) or ()) sizes input-dependent heads; ``memory`` is the training-memory tier (``"default"`` or
-    ``"compact"``: spikes kept for backward as bits, the same gradients; see :func:`set_memory`, which is
-    applied to the built model, a builder of your own included); other keywords go to the architecture
-    (``dropout``, ``width``/``width_mult``, ...)."""
+    (L,) or ()) sizes input-dependent heads; ``memory`` is the training-memory tier (``"compact"``, the
+    default: spikes kept for backward as bits and BatchNorm outputs recomputed; ``"minimal"``: also the
+    convolutions on spikes recomputed; ``"default"``: what PyTorch keeps; the same gradients in each; see
+    :func:`set_memory`, which is applied to the built model, a builder of your own included); other keywords
+    go to the architecture (``dropout``, ``width``/``width_mult``, ...)."""
     check_tier(memory)
     own = is_import_spec(name)
     if own:

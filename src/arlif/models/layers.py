@@ -16,8 +16,9 @@ from .memory import cast_spikes_for_autocast, check_tier, compact_saved_tensors,
 class SeqToANN(nn.Sequential):
     """Run stateless layers on ``[T, B, ...]`` (multi-step) or ``[B, ...]`` (single step).
 
-    ``memory="compact"`` (normally set for a whole model by :func:`arlif.models.set_memory`) keeps spikes
-    that these layers save for backward as bits (:mod:`arlif.models.memory`)."""
+    ``memory="compact"`` or ``"minimal"`` (normally set for a whole model by :func:`arlif.models.set_memory`)
+    keeps spikes that these layers save for backward as bits, and recomputes the saved outputs that have a
+    recipe (:mod:`arlif.models.memory`)."""
 
     memory = "default"  # also for modules pickled whole before the attribute existed
     _arlif_memory_aware = True  # set_memory finds the layers it sets by this flag, not by class

@@ -1,35 +1,54 @@
 """Training memory tiers: what the autograd graph keeps between forward and backward.
 
 ``"default"`` keeps what PyTorch keeps. ``"compact"`` stores the spike tensors that convolutions and linear
-layers keep for their weight gradient at 1 bit per element instead of 4 (fp32) or 2 (bf16/fp16) bytes; the
-gradients are bitwise the same, because backward gets back exactly the tensor forward saved.
+layers keep for their weight gradient at 1 bit per element instead of 4 (fp32) or 2 (bf16/fp16) bytes, and
+keeps no BatchNorm output for the neuron after it: backward recomputes it from the BatchNorm's input, which
+the BatchNorm keeps anyway. ``"minimal"`` also recomputes, from the bits, the outputs of convolutions, linear
+layers and average pools fed by spikes (or by average-pooled spikes) and the ResNet block's residual sums
+(:func:`note_sum`), so that BatchNorm keeps no input of its own there either. The gradients are bitwise
+the same, because backward gets back exactly the tensors forward saved.
 
-How it works. Spikes are marked where they are made: a forward hook on every neuron records its output
+Spikes. Spikes are marked where they are made: a forward hook on every neuron records its output
 (storage, dtype and version counter, through a weak reference, so the registry never keeps a tensor
-alive). While a :class:`~arlif.models.SeqToANN` in compact mode runs, a ``saved_tensors_hooks`` pair packs
-every saved tensor that is a marked spike tensor, or a view of one (``flatten(0, 1)``), with vectorised
-torch ops, and passes everything else through untouched. Marking costs nothing per element and no device
-synchronisation; an in-place change of the spikes bumps their version, after which they are no longer
-taken for binary. A tensor that is not marked is never packed: the first convolution on images, pooled or
-dropped-out spikes, BatchNorm's inputs.
+alive). While a :class:`~arlif.models.SeqToANN` or a neuron in a compact tier runs, a ``saved_tensors_hooks``
+pair packs every saved tensor that is a marked spike tensor, or a view of one (``flatten(0, 1)``), with
+vectorised torch ops, and passes everything else through untouched. Marking costs nothing per element and
+no device synchronisation; an in-place change of the spikes bumps their version, after which they are no
+longer taken for binary. A tensor that is not marked is never packed: the first convolution on images,
+pooled or dropped-out spikes, BatchNorm's inputs. The same spikes saved twice in one forward (the ResNet
+shortcut: the block's spikes feed conv1 and the 1×1 shortcut conv) are packed once; both saves hold the
+same bits, and each unpack gives its own copy.
 
-The same spikes saved twice in one forward (the ResNet shortcut: the block's spikes feed conv1 and the
-1×1 shortcut conv) are packed once; both saves hold the same bits, and each unpack gives its own copy.
+Recomputed outputs. A forward hook on every BatchNorm (and, in ``"minimal"``, on every convolution, linear
+layer or average pool in a ``SeqToANN`` whose input is marked spikes or a recomputable output) registers
+its output, by storage and through a weak reference, with a recipe: the module, what the output is made
+from (the BatchNorm's input, weakly; the spikes' bits, shared with the layer's own save; or the input's
+recipe) and the autocast state. A saved tensor that is such an output, or a view of one, still at its
+version, is kept as the recipe. Backward runs the forward's kernel again (``F.batch_norm`` with the same
+arguments, running statistics as clones in training mode so that they are updated once; ``layer.forward``
+on the unpacked bits) under the recorded autocast state, and takes the saved view. A recipe that several
+saves share (the BatchNorm recipe refers to the convolution's, whose output BatchNorm also keeps) makes its
+output once per backward and drops it at its last unpack; nothing outlives the graph. An output changed in
+place before it is saved is kept as it is; a tensor a recipe needs that is changed in place after the save
+makes backward fail, as autograd does in ``"default"``.
 
 Outer ``saved_tensors_hooks`` (a memory meter, ``save_on_cpu``) still see every saved tensor: the packed
-bits, or the tensor itself, go through them.
+bits, the tensor itself, or what a recipe keeps (the BatchNorm's input, the bits).
 """
 
 from __future__ import annotations
 
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-TIERS = ("default", "compact")
+from .._tiers import MEMORY_TIERS
+
+TIERS = MEMORY_TIERS
 
 # The neuron classes arlif itself defines and registers: their forward is the Heaviside step of the
 # surrogate in the input dtype, so their outputs are exactly 0 or 1 (docs/neurons.md#surrogate-gradients).
@@ -226,6 +245,274 @@ def unpack_bits(p: PackedBits) -> torch.Tensor:
         return out
 
 
+# ---- tensors made again in backward -------------------------------------------------------------------------
+
+
+def _autocast_state(device_type: str) -> tuple | None:
+    if not torch.amp.is_autocast_available(device_type):
+        return None
+    return device_type, torch.is_autocast_enabled(device_type), torch.get_autocast_dtype(device_type)
+
+
+def _autocast(state: tuple | None):
+    """The autocast state a forward ran under, for its recomputation (backward may run under any)."""
+    if state is None:
+        return nullcontext()
+    device_type, enabled, dtype = state
+    return torch.autocast(device_type, dtype=dtype, enabled=enabled)
+
+
+def _outer_pack(outer: tuple, t: torch.Tensor):
+    return outer[0](t) if outer[0] is not None else t
+
+
+def _outer_unpack(outer: tuple, saved) -> torch.Tensor:
+    return outer[1](saved) if outer[1] is not None else saved
+
+
+def _modified(what: str) -> RuntimeError:
+    return RuntimeError(
+        f"{what}, which the memory tier recomputes in backward, or a tensor it is recomputed from, was modified "
+        "by an inplace operation after the forward; use memory='default' for this model, or avoid the change"
+    )
+
+
+class _Recipe:
+    """How to make a layer's output again in backward, shared by every save of it (or of a view of it).
+
+    Registered by storage while the output is alive (a weak reference, its version, dtype and geometry), so
+    that the registry keeps nothing alive. At its first save it takes what it needs to recompute (``_seal``;
+    False where that is gone, and the save keeps the tensor itself). ``pending`` counts the saves not yet
+    unpacked: the output made again for the first is kept on the recipe for the others, until the last."""
+
+    __slots__ = ("ref", "version", "dtype", "device", "shape", "stride", "offset", "autocast", "outer",
+                 "pending", "cache")  # fmt: skip
+
+    what = "a layer's output"
+
+    def __init__(self, out: torch.Tensor):
+        self.version = out._version
+        self.dtype, self.device = out.dtype, out.device
+        self.shape, self.stride, self.offset = tuple(out.shape), tuple(out.stride()), out.storage_offset()
+        self.autocast = _autocast_state(out.device.type)
+        self.outer = None  # the hooks outside the first save, which keep what the recipe keeps
+        self.pending = 0
+        self.cache = None
+        key = _storage_key(out)
+
+        def forget(_ref, key=key):  # no reference to self: the recipe is freed as soon as its saves are
+            recipe = _MADE.get(key)
+            if recipe is not None and recipe.ref is _ref:
+                del _MADE[key]
+
+        self.ref = weakref.ref(out, forget)
+        _MADE[key] = self
+
+    def hold(self, outer: tuple) -> bool:
+        """One more save refers to this recipe (``outer``: the pack/unpack hooks around it)."""
+        if self.outer is None:
+            if not self._seal(outer):
+                return False
+            self.outer = outer
+        self.pending += 1
+        return True
+
+    def get(self) -> torch.Tensor:
+        """The output, made again (or kept from an earlier unpack of the same backward)."""
+        out = self.cache
+        if out is None:
+            target = self.ref()
+            if target is not None and target._version != self.version:
+                raise _modified(self.what)
+            with torch.no_grad(), _autocast(self.autocast):
+                out = self._make()
+            if tuple(out.shape) != self.shape or tuple(out.stride()) != self.stride:
+                dense = torch.empty_strided(self.shape, self.stride, dtype=self.dtype, device=self.device)
+                out = dense.copy_(out)
+        self.pending -= 1
+        self.cache = out if self.pending > 0 else None
+        return out
+
+    def _seal(self, outer: tuple) -> bool:
+        raise NotImplementedError
+
+    def _make(self) -> torch.Tensor:
+        raise NotImplementedError
+
+
+def _versions(*tensors) -> tuple:
+    return tuple((t, t._version) for t in tensors if t is not None)
+
+
+def _check_versions(versions: tuple, what: str) -> None:
+    if any(t._version != v for t, v in versions):
+        raise _modified(what)
+
+
+class _BatchNormRecipe(_Recipe):
+    """A BatchNorm output, made again from the BatchNorm's input with the forward's kernel: training mode
+    from the batch statistics (running statistics passed as clones, so they are updated once, in the
+    forward), eval mode from the running statistics. The input is kept by the BatchNorm itself for its
+    backward; where it is a recomputed output in turn (a convolution's, ``"minimal"``), the recipe refers to
+    that recipe instead and keeps nothing of its own."""
+
+    __slots__ = ("x_ref", "x_version", "x_kept", "source", "training", "stats", "params", "eps")
+
+    what = "a BatchNorm output"
+
+    def __init__(self, bn: nn.Module, out: torch.Tensor, x: torch.Tensor):
+        super().__init__(out)
+        self.x_ref, self.x_version, self.x_kept = weakref.ref(x), x._version, None
+        made = _made(x)
+        self.source = None if made is None else _View(made, x)
+        # what nn.BatchNorm's forward passes to F.batch_norm
+        self.training = bn.training or (bn.running_mean is None and bn.running_var is None)
+        use_stats = not bn.training or bn.track_running_stats
+        self.stats = (bn.running_mean, bn.running_var) if use_stats else (None, None)
+        self.params = (bn.weight, bn.bias)
+        self.eps = bn.eps
+
+    def _seal(self, outer: tuple) -> bool:
+        if self.source is not None and self.source.recipe.hold(outer):
+            return True
+        self.source = None
+        x = self.x_ref()
+        if x is None or x._version != self.x_version:
+            return False
+        self.x_kept = _outer_pack(outer, x)
+        return True
+
+    def _make(self) -> torch.Tensor:
+        x = self.x_ref()
+        if x is not None and x._version != self.x_version:
+            raise _modified(self.what)
+        _check_versions(_versions(*self.params) + (() if self.training else _versions(*self.stats)), self.what)
+        x = self.source.take() if self.source is not None else _outer_unpack(self.outer, self.x_kept)
+        mean, var = self.stats
+        if self.training:
+            mean = None if mean is None else mean.clone()
+            var = None if var is None else var.clone()
+        return F.batch_norm(x, mean, var, *self.params, self.training, 0.0, self.eps)
+
+
+class _LayerRecipe(_Recipe):
+    """The output of a convolution, linear layer or average pool fed by spikes, made again from the spikes'
+    bits (the same bits the layer keeps for its own backward: one copy); or of one fed by such an output (a
+    convolution on average-pooled spikes), made again from that output's recipe."""
+
+    __slots__ = ("layer", "source", "bits", "meta", "params")
+
+    what = "a layer's output"
+
+    def __init__(self, layer: nn.Module, out: torch.Tensor, s: torch.Tensor, entry=None, source=None):
+        super().__init__(out)
+        self.layer = layer
+        self.source = None if source is None else _View(source, s)
+        self.bits = self.meta = None
+        if entry is not None:
+            # now, while the spikes are alive (the layer has just packed them for its own save: shared)
+            p = _pack_spikes(s, entry)
+            _note_packed(p.bits)
+            self.bits, p.bits = p.bits, None
+            self.meta = p
+        self.params = _versions(getattr(layer, "weight", None), getattr(layer, "bias", None))
+
+    def _seal(self, outer: tuple) -> bool:
+        if self.source is not None:
+            return self.source.recipe.hold(outer)
+        self.bits = _outer_pack(outer, self.bits)
+        return True
+
+    def _make(self) -> torch.Tensor:
+        _check_versions(self.params, self.what)
+        if self.source is not None:
+            s = self.source.take()
+        else:
+            m = self.meta
+            s = unpack_bits(PackedBits(_outer_unpack(self.outer, self.bits), m.shape, m.stride, m.dtype, m.numel))
+        return self.layer.forward(s)  # not __call__: no hooks
+
+
+class _SumRecipe(_Recipe):
+    """A sum of two tensors that are each spikes or a recomputable output (the pre-activation ResNet block's
+    ``conv2(...) + shortcut(s)``, the shortcut being the spikes or a 1×1 convolution of them), made again
+    from their bits and recipes."""
+
+    __slots__ = ("parts",)
+
+    what = "a residual sum"
+
+    def __init__(self, out: torch.Tensor, parts: list):
+        super().__init__(out)
+        self.parts = parts  # each a _View of a recipe, or a PackedBits (then outer-packed at the seal)
+
+    def _seal(self, outer: tuple) -> bool:
+        for i, part in enumerate(self.parts):
+            if type(part) is _View:
+                if not part.recipe.hold(outer):
+                    return False
+            else:
+                self.parts[i] = (_outer_pack(outer, part.bits), part)
+        return True
+
+    def _make(self) -> torch.Tensor:
+        a, b = (
+            part.take()
+            if type(part) is _View
+            else unpack_bits(PackedBits(_outer_unpack(self.outer, part[0]), *_meta(part[1])))
+            for part in self.parts
+        )
+        return a + b
+
+
+def _meta(p: PackedBits) -> tuple:
+    return p.shape, p.stride, p.dtype, p.numel
+
+
+def note_sum(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
+    """Register ``out = a + b`` as recomputable where ``a`` and ``b`` are each marked spikes or a recomputable
+    output (in ``"minimal"``, a convolution's on spikes); otherwise, and in the other tiers, nothing."""
+    if not torch.is_grad_enabled() or torch.compiler.is_compiling() or not _usable(out):
+        return
+    parts = []
+    for t in (a, b):
+        if not _usable(t):
+            return
+        made = _made(t)
+        if made is not None:
+            parts.append(_View(made, t))
+            continue
+        entry = _marked(t)
+        if entry is None:
+            return
+        p = _pack_spikes(t, entry)
+        _note_packed(p.bits)
+        parts.append(p)
+    _SumRecipe(out, parts)
+
+
+_MADE: dict[int, _Recipe] = {}
+
+
+def _made(t: torch.Tensor) -> _Recipe | None:
+    """The recipe of the output ``t`` is (a view of), if it still holds what the layer made."""
+    if t.layout is not torch.strided or t.numel() == 0 or _is_fake(t):
+        return None
+    recipe = _MADE.get(_storage_key(t))
+    if recipe is None:
+        return None
+    out = recipe.ref()
+    if out is None or out._version != recipe.version or t._version != recipe.version:
+        return None
+    if t.dtype != recipe.dtype or t.device != recipe.device:
+        return None
+    return recipe
+
+
+def _usable(t) -> bool:
+    return isinstance(t, torch.Tensor) and t.layout is torch.strided and t.numel() > 0 and not _is_fake(t)
+
+
 # ---- the saved-tensor hooks ---------------------------------------------------------------------------------
 
 
@@ -235,11 +522,33 @@ class _Saved:
     __slots__ = ("outer", "meta")
 
     def __init__(self, outer, meta):
-        self.outer, self.meta = outer, meta  # meta: PackedBits without .bits, or None for a plain tensor
+        # meta: PackedBits without .bits, a _View of a recipe's output, or None for a plain tensor
+        self.outer, self.meta = outer, meta
+
+
+class _View:
+    """A save of a recomputed output (or of a view of it): the recipe and the view's geometry."""
+
+    __slots__ = ("recipe", "shape", "stride", "offset")
+
+    def __init__(self, recipe: _Recipe, t: torch.Tensor):
+        self.recipe = recipe
+        self.shape, self.stride, self.offset = tuple(t.shape), tuple(t.stride()), t.storage_offset() - recipe.offset
+
+    def take(self) -> torch.Tensor:
+        out = self.recipe.get()
+        if self.shape == tuple(out.shape) and self.stride == tuple(out.stride()) and self.offset == 0:
+            return out
+        return out.as_strided(self.shape, self.stride, out.storage_offset() + self.offset)
 
 
 def _pack_spikes(t: torch.Tensor, entry: _Spikes) -> PackedBits:
-    geometry = (tuple(t.shape), tuple(t.stride()), t.storage_offset())
+    # a contiguous tensor's bits are in memory order whatever its shape: [T, B, ...] and its flatten(0, 1)
+    # (the ResNet block adds the first, its conv1 keeps the second) share them
+    if t.is_contiguous():
+        geometry = ("contiguous", t.numel(), t.storage_offset())
+    else:
+        geometry = (tuple(t.shape), tuple(t.stride()), t.storage_offset())
     ref = entry.packed.get(geometry)
     bits = ref() if ref is not None else None
     if bits is not None:
@@ -250,29 +559,48 @@ def _pack_spikes(t: torch.Tensor, entry: _Spikes) -> PackedBits:
     return p
 
 
+def _no_double_backward() -> None:
+    # backward runs with grad mode on only for create_graph=True; a tensor made again here has no graph
+    if torch.is_grad_enabled():
+        raise RuntimeError(
+            "backward with create_graph=True (double backward) needs the graph of the saved tensors, which the "
+            "memory tiers 'compact' and 'minimal' keep as bits or recompute; use memory='default' for it"
+        )
+
+
 @contextmanager
 def compact_saved_tensors() -> Iterator[None]:
-    """Within this block, saved tensors that are marked spikes (see :func:`mark_spikes`) are kept as bits.
+    """Within this block, saved tensors that are marked spikes (see :func:`mark_spikes`) are kept as bits,
+    and saved outputs that a recipe can make again (a BatchNorm's, in ``"minimal"`` a convolution's on
+    spikes) are kept as the recipe.
 
-    Hooks already active outside (a meter, ``save_on_cpu``) get the bits or the plain tensor in turn."""
+    Hooks already active outside (a meter, ``save_on_cpu``) get the bits, the plain tensor, or what the
+    recipe keeps, in turn."""
     top = torch._C._autograd._top_saved_tensors_default_hooks(False)
-    outer_pack, outer_unpack = top if top is not None else (None, None)
+    outer = top if top is not None else (None, None)
+    outer_pack, outer_unpack = outer
 
     def pack(t):
         entry = _marked(t)
-        if entry is None:
-            return _Saved(outer_pack(t) if outer_pack else t, None)
-        p = _pack_spikes(t, entry)
-        bits = p.bits
-        _note_packed(bits)
-        p.bits = None
-        return _Saved(outer_pack(bits) if outer_pack else bits, p)
+        if entry is not None:
+            p = _pack_spikes(t, entry)
+            bits = p.bits
+            _note_packed(bits)
+            p.bits = None
+            return _Saved(outer_pack(bits) if outer_pack else bits, p)
+        recipe = _made(t)
+        if recipe is not None and recipe.hold(outer):
+            return _Saved(None, _View(recipe, t))
+        return _Saved(outer_pack(t) if outer_pack else t, None)
 
     def unpack(saved):
-        inner = outer_unpack(saved.outer) if outer_unpack else saved.outer
-        if saved.meta is None:
-            return inner
         m = saved.meta
+        if m is None:
+            return outer_unpack(saved.outer) if outer_unpack else saved.outer
+        _no_double_backward()
+        if type(m) is _View:
+            return m.take()
+        inner = outer_unpack(saved.outer) if outer_unpack else saved.outer
         return unpack_bits(PackedBits(inner, m.shape, m.stride, m.dtype, m.numel))
 
     with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
@@ -294,54 +622,106 @@ def _mark_output(module: nn.Module, args, output) -> None:
         mark_spikes(spikes)
 
 
+def _note_batchnorm(module: nn.Module, args, output) -> None:
+    """Register a BatchNorm's output as recomputable from its input (``"compact"`` and ``"minimal"``)."""
+    if not torch.is_grad_enabled() or torch.compiler.is_compiling():
+        return
+    if args and _usable(args[0]) and _usable(output):
+        _BatchNormRecipe(module, output, args[0])
+
+
+def _note_layer(module: nn.Module, args, output) -> None:
+    """Register the output of a convolution, linear layer or average pool fed by marked spikes (or by a
+    recomputable output) as recomputable from the spikes' bits (``"minimal"``)."""
+    if not torch.is_grad_enabled() or torch.compiler.is_compiling():
+        return
+    if not args or not _usable(args[0]) or not _usable(output):
+        return
+    entry = _marked(args[0])
+    if entry is not None:
+        _LayerRecipe(module, output, args[0], entry=entry)
+        return
+    made = _made(args[0])
+    if made is not None:
+        _LayerRecipe(module, output, args[0], source=made)
+
+
+# Exact classes: a subclass (SyncBatchNorm is not one, but a user's may be) can compute something else,
+# and SyncBatchNorm's statistics would need the other processes in backward.
+_BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
+           nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)  # fmt: skip
+
+
 def _is_neuron(module: nn.Module) -> bool:
     from ..neurons import BaseNeuron
 
     return isinstance(module, BaseNeuron)
 
 
+def _set_hook(module: nn.Module, hook, on: bool) -> None:
+    # found by identity, not by a stored handle: a deep copy or a pickled model keeps its hooks
+    keys = [k for k, h in module._forward_hooks.items() if h is hook]
+    if on and not keys:
+        module.register_forward_hook(hook)
+    elif not on:
+        for k in keys:
+            del module._forward_hooks[k]
+
+
 def set_memory(model: nn.Module, memory: str) -> nn.Module:
     """Set the training-memory tier of ``model`` (any module tree: a registered model, or your own
-    ``nn.Sequential`` of ``SeqToANN(conv), BatchNorm, neuron``) and return it.
+    ``nn.Sequential`` of ``SeqToANN(conv), BatchNorm, neuron``) and return it. The module tree and the
+    ``state_dict`` stay the same in every tier; only attributes and forward hooks change.
 
     ``"compact"``: every :class:`~arlif.models.SeqToANN` keeps the spikes it saves for backward as bits,
-    and every arlif neuron marks its output as spikes. ``"default"`` undoes it. Neurons of the built-in
-    classes are known to emit exactly 0/1; for a neuron class of your own set ``binary_spikes = True`` on it,
-    or every output is checked (one pass over the spikes, and a device synchronisation on a GPU)."""
+    every arlif neuron marks its output as spikes, and every BatchNorm (``nn.BatchNorm1d/2d/3d``) output that
+    a neuron keeps is recomputed in backward from the BatchNorm's input. ``"minimal"`` also recomputes, from
+    the bits, the output of each convolution, linear layer or average pool in a ``SeqToANN`` fed by spikes
+    (or by such an output: a convolution on pooled spikes).
+    ``"default"`` undoes both. Neurons of the built-in classes are known to emit exactly 0/1; for a neuron
+    class of your own set ``binary_spikes = True`` on it, or every output is checked (one pass over the
+    spikes, and a device synchronisation on a GPU)."""
     check_tier(memory)
-    compact = memory == "compact"
+    compact = memory != "default"
+    minimal = memory == "minimal"
     for mod in model.modules():
-        if getattr(mod, "_arlif_memory_aware", False):  # SeqToANN and the recurrent layer
+        if getattr(mod, "_arlif_memory_aware", False):  # SeqToANN, the recurrent layer and the neurons
             mod.memory = memory
         if _is_neuron(mod):
-            # found by identity, not by a stored handle: a deep copy or a pickled model keeps its hooks
-            keys = [k for k, hook in mod._forward_hooks.items() if hook is _mark_output]
-            if compact and not keys:
-                mod.register_forward_hook(_mark_output)
-            elif not compact:
-                for k in keys:
-                    del mod._forward_hooks[k]
+            _set_hook(mod, _mark_output, compact)
+        elif type(mod) in _BATCHNORMS:
+            _set_hook(mod, _note_batchnorm, compact)
+        _set_hook(mod, _note_layer, False)
+    if minimal:
+        for mod in model.modules():
+            if getattr(mod, "_arlif_memory_aware", False) and isinstance(mod, nn.Sequential):
+                for layer in mod:
+                    if type(layer) in _LAYERS:
+                        _set_hook(layer, _note_layer, True)
     return model
 
 
 def get_memory(model: nn.Module) -> str:
-    """The tier :func:`set_memory` set: ``"default"`` or ``"compact"``, ``"mixed"`` where the model's
-    ``SeqToANN`` (and recurrent) layers differ (``"default"`` for a model without any)."""
+    """The tier :func:`set_memory` set: ``"default"``, ``"compact"`` or ``"minimal"``; ``"mixed"`` where the
+    model's ``SeqToANN`` layers, recurrent layers and neurons differ (``"default"`` for a model without
+    any)."""
     tiers = {m.memory for m in model.modules() if getattr(m, "_arlif_memory_aware", False)}
     return tiers.pop() if len(tiers) == 1 else ("default" if not tiers else "mixed")
 
 
 # ---- measuring --------------------------------------------------------------------------------------------
 
-KINDS = ("spikes", "bn_input", "neuron_input", "other")
+KINDS = ("spikes", "bn_input", "neuron_input", "params", "other")
 
 
 class HeldBytes:
     """Context manager counting the bytes the autograd graph keeps for backward while open, each storage
     once, split by kind: ``spikes`` (neuron outputs, as floats or as bits), ``bn_input`` (what BatchNorm
-    keeps), ``neuron_input`` (what the neurons keep), ``other`` (weights, pooling, ...). Kinds are told by
-    storage from forward hooks on ``model``'s neurons and BatchNorm layers. ``meter.bytes`` and
-    ``meter.by_kind`` after the block."""
+    keeps), ``neuron_input`` (what the neurons keep), ``params`` (``model``'s parameters and buffers, which
+    exist without the graph too), ``other`` (the first layer's input, pooling, weights cast by autocast, ...).
+    Kinds are told by storage from forward hooks on ``model``'s neurons and BatchNorm layers. ``meter.bytes``
+    and ``meter.by_kind`` after the block."""
 
     def __init__(self, model: nn.Module):
         self.model = model
@@ -370,6 +750,8 @@ class HeldBytes:
 
     def __enter__(self) -> HeldBytes:
         bn = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+        for t in (*self.model.parameters(), *self.model.buffers()):
+            self._note("params", t)
         for mod in self.model.modules():
             if _is_neuron(mod):
                 self._handles.append(mod.register_forward_pre_hook(lambda m, a: self._note("neuron_input", a[0])))

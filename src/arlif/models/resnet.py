@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .layers import SeqToANN, conv_bn, init_weights
+from .memory import note_sum
 
 
 class PreActBlock(nn.Module):
@@ -30,7 +31,10 @@ class PreActBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = self.sn_in(self.bn_in(x))
         out = self.conv2(self.sn_mid(self.conv1(s)))
-        return out + self.shortcut(s)
+        shortcut = self.shortcut(s)
+        total = out + shortcut
+        note_sum(total, out, shortcut)  # in "minimal", the next BatchNorm keeps no input: it is made again
+        return total
 
 
 class SpikingResNet18(nn.Module):

@@ -66,7 +66,7 @@ class RecurrentSpikingLayer(nn.Module):
     until :meth:`reset` (``reset_net`` calls it); :meth:`detach` (``detach_net``) cuts them from the graph.
     """
 
-    _arlif_memory_aware = True  # set_memory sets .memory: the recurrent weights keep the spikes as bits
+    _arlif_memory_aware = True  # set_memory sets .memory: in compact tiers the recurrent weights keep spikes as bits
     memory = "default"
 
     def __init__(self, in_features: int, hidden: int, neuron: Callable[[], nn.Module], step_mode: str = "m"):
@@ -89,7 +89,7 @@ class RecurrentSpikingLayer(nn.Module):
 
     def _step(self, drive: torch.Tensor) -> torch.Tensor:
         if self.spikes is not None:  # no spikes yet: no recurrent input (and no synaptic operations)
-            if self.memory == "compact" and torch.is_grad_enabled() and not torch.compiler.is_compiling():
+            if self.memory != "default" and torch.is_grad_enabled() and not torch.compiler.is_compiling():
                 with compact_saved_tensors():
                     drive = drive + self.recurrent(cast_spikes_for_autocast(self.spikes))
             else:

@@ -119,6 +119,9 @@ class BaseNeuron(nn.Module):
     state_names: tuple[str, ...] = ("v",)
     zero_states: tuple[str, ...] = ("v",)  # states the reference step gets as zeros, not None, at rest
     scalar_labels: dict[str, str] = {}
+    # the training-memory tier (arlif.models.set_memory sets it on every module with this flag)
+    memory: str = "default"
+    _arlif_memory_aware = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -329,6 +332,15 @@ class BaseNeuron(nn.Module):
         return state
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.memory != "default" and torch.is_grad_enabled() and not torch.compiler.is_compiling():
+            # what the neuron keeps for backward (its input: a BatchNorm's output) may be recomputed there
+            from ..models.memory import compact_saved_tensors  # arlif.models imports the neurons
+
+            with compact_saved_tensors():
+                return self._forward(x)
+        return self._forward(x)
+
+    def _forward(self, x: Tensor) -> Tensor:
         if self._step_mode == "m":
             return self.multi_step_forward(x)
         return self.single_step_forward(x)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from .._tiers import MEMORY_TIERS
 from ..errors import ConfigError
 
 
@@ -35,7 +36,7 @@ class TrainConfig:
     neuron: str = "arlif"  # a registered neuron name (`arlif info` lists them) or package.module:Class
     neuron_kwargs: dict = field(default_factory=dict)  # passed to the neuron (decay, surrogate, ...)
     backend: str = "auto"  # neuron backend: auto, torch, cpu, triton
-    memory: str = "default"  # training memory: default, or compact (spikes kept as bits; same gradients)
+    memory: str = "compact"  # training memory: default, compact (spikes as bits, BN recomputed), minimal (+ convs)
     T: int = 4  # time steps
     # optimisation
     epochs: int = 30  # training epochs
@@ -76,7 +77,7 @@ CHOICES = {
     "scheduler": ("cosine", "constant"),
     "mse_target": ("const", "onehot"),
     "backend": ("auto", "torch", "cpu", "triton"),
-    "memory": ("default", "compact"),
+    "memory": MEMORY_TIERS,
 }
 # keys a resumed run may change (everything else must match the checkpoint)
 RESUMABLE_OVERRIDES = {

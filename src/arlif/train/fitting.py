@@ -92,8 +92,8 @@ def fit(
 
 
 def _with_memory(model: nn.Module, cfg) -> nn.Module:
-    """A model object with the config's ``memory`` tier: ``compact`` is applied to it; ``default`` leaves the
-    object as it is (a model already set compact by :func:`arlif.models.set_memory` stays so)."""
+    """A model object with the config's ``memory`` tier: ``compact`` or ``minimal`` is applied to it;
+    ``default`` leaves the object as it is (a model already set by :func:`arlif.models.set_memory` stays so)."""
     return set_memory(model, cfg.memory) if cfg.memory != "default" else model
 
 
