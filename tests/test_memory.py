@@ -300,6 +300,37 @@ def test_tensor_changed_in_place_after_its_save_is_an_error_as_in_default():
         reset_net(net)
 
 
+@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("what", ["conv1", "bn1", "linear", "spikes", "optimizer_step"])
+def test_weights_or_spikes_changed_between_forward_and_backward_are_an_error_in_every_tier(tier, what):
+    """Saved-tensor hooks switch off autograd's own version check, so the tiers keep it themselves: a weight
+    (or the spikes a layer kept) changed in place after the forward raises, as in "default", rather than
+    giving the gradients of values the forward did not use."""
+    torch.manual_seed(0)
+    net = set_memory(_own_stack(), tier)
+    kept = []
+    handle = net[1].register_forward_hook(lambda m, a, o, kept=kept: kept.append(o))
+    out = net(torch.randn(2, 2, 1, 6, 6))
+    handle.remove()
+    with torch.no_grad():
+        if what == "conv1":
+            net[2][0].weight.mul_(2.0)  # the second convolution's weight, kept for its input gradient
+        elif what == "bn1":
+            net[0][1].weight.mul_(2.0)
+        elif what == "linear":
+            net[4][1].weight.mul_(2.0)
+        elif what == "spikes":
+            kept[0].mul_(1.0)  # the first neuron's spikes, kept (as bits in compact) by the next convolution
+        else:
+            for q in net.parameters():
+                q.grad = torch.ones_like(q)
+            torch.optim.SGD(net.parameters(), lr=0.1).step()
+    # "default" words a changed view differently ("... has been modified inplace")
+    with pytest.raises(RuntimeError, match="modified (by an )?inplace"):
+        out.square().sum().backward()
+    reset_net(net)
+
+
 def test_double_backward_is_refused_where_saved_tensors_have_no_graph():
     torch.manual_seed(0)
     net = set_memory(_own_stack(), "compact")

@@ -356,7 +356,7 @@ class _BatchNormRecipe(_Recipe):
     backward; where it is a recomputed output in turn (a convolution's, ``"minimal"``), the recipe refers to
     that recipe instead and keeps nothing of its own."""
 
-    __slots__ = ("x_ref", "x_version", "x_kept", "source", "training", "stats", "params", "eps")
+    __slots__ = ("x_ref", "x_version", "x_kept", "source", "training", "stats", "params", "versions", "eps")
 
     what = "a BatchNorm output"
 
@@ -370,6 +370,8 @@ class _BatchNormRecipe(_Recipe):
         use_stats = not bn.training or bn.track_running_stats
         self.stats = (bn.running_mean, bn.running_var) if use_stats else (None, None)
         self.params = (bn.weight, bn.bias)
+        # versions as the forward used them: an optimiser step or an edit before backward is an error
+        self.versions = _versions(*self.params) + (() if self.training else _versions(*self.stats))
         self.eps = bn.eps
 
     def _seal(self, outer: tuple) -> bool:
@@ -386,7 +388,7 @@ class _BatchNormRecipe(_Recipe):
         x = self.x_ref()
         if x is not None and x._version != self.x_version:
             raise _modified(self.what)
-        _check_versions(_versions(*self.params) + (() if self.training else _versions(*self.stats)), self.what)
+        _check_versions(self.versions, self.what)
         x = self.source.take() if self.source is not None else _outer_unpack(self.outer, self.x_kept)
         mean, var = self.stats
         if self.training:
@@ -517,13 +519,34 @@ def _usable(t) -> bool:
 
 
 class _Saved:
-    """What a compact pack hook stores: the outer hooks' packing of the bits, or of the tensor itself."""
+    """What a compact pack hook stores: the outer hooks' packing of the bits, or of the tensor itself.
 
-    __slots__ = ("outer", "meta")
+    Autograd does not check the version of a tensor that went through saved-tensor hooks, so ``check``
+    keeps what it would have checked: the saved tensor (weakly) and its version at the save. Unpacking a
+    tensor changed in place since (a weight after an optimiser step, spikes edited) raises as autograd does
+    in ``"default"``, instead of giving gradients of values the forward never used."""
 
-    def __init__(self, outer, meta):
-        # meta: PackedBits without .bits, a _View of a recipe's output, or None for a plain tensor
+    __slots__ = ("outer", "meta", "check")
+
+    def __init__(self, outer, meta, t: torch.Tensor | None = None, base: torch.Tensor | None = None):
+        # meta: PackedBits without .bits, a _View of a recipe's output, or None for a plain tensor. ``base``:
+        # a tensor sharing t's version counter that outlives it (the spikes a packed view was taken of:
+        # nothing keeps the view itself once its bits are saved)
         self.outer, self.meta = outer, meta
+        self.check = None if t is None else (weakref.ref(t if base is None else base), t._version)
+
+    def check_version(self) -> None:
+        if self.check is None:
+            return
+        ref, version = self.check
+        t = ref()
+        if t is not None and t._version != version:
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an inplace "
+                f"operation: [{t.dtype} {list(t.shape)}] is at version {t._version}; expected version {version} "
+                "instead (between this model's forward and backward: call backward before changing it, e.g. "
+                "before optimizer.step())"
+            )
 
 
 class _View:
@@ -587,13 +610,14 @@ def compact_saved_tensors() -> Iterator[None]:
             bits = p.bits
             _note_packed(bits)
             p.bits = None
-            return _Saved(outer_pack(bits) if outer_pack else bits, p)
+            return _Saved(outer_pack(bits) if outer_pack else bits, p, t, entry.ref())
         recipe = _made(t)
         if recipe is not None and recipe.hold(outer):
             return _Saved(None, _View(recipe, t))
-        return _Saved(outer_pack(t) if outer_pack else t, None)
+        return _Saved(outer_pack(t) if outer_pack else t, None, t)
 
     def unpack(saved):
+        saved.check_version()
         m = saved.meta
         if m is None:
             return outer_unpack(saved.outer) if outer_unpack else saved.outer
