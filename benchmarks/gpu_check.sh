@@ -4,9 +4,11 @@
 # 0. pre-flight: what the GPU machine has (torch, triton, pytest, torchvision, yaml, tqdm, PIL),
 # 0b. `arlif selftest --device cuda --quick`, what a user runs first: every neuron x surrogate in float32 and a
 #    rotation of them in bfloat16 and float16, against the float64 reference, and a compiled training step,
-# 1. the Triton kernels against the reference on CUDA (parity of spikes, states, all gradients),
+# 1. the Triton kernels against the reference on CUDA (parity of spikes, states, all gradients), and the
+#    memory tiers' gradients against default's on CUDA,
 # 2. `arlif bench` on cuda, T=8, float32 and bfloat16, with achieved bandwidth (and 4 vs 8 warps on a big layer),
-# 3. peak training memory and step time of spiking ResNet-18 (T=8, batch 128) with the reference vs fused neurons,
+# 3. peak training memory and step time of spiking ResNet-18 (T=8, batch 128, AMP) with the reference vs fused
+#    neurons, for each memory tier (default, compact, minimal),
 # writing everything under OUT_DIR (default $OUT if set, else benchmarks/gpu_out). The timeouts add up to
 # 590 s (30 + 140 + 160 + 2*40 + 45 + 35 + 100), under the device tool's 600 s per command, so whatever
 # finished comes back even if a step hangs.
@@ -46,6 +48,7 @@ timeout 140 "$PY" -m arlif selftest --device cuda --quick --json "$OUT_DIR/selft
 echo "== 1. Triton parity on CUDA ==" | tee "$OUT_DIR/parity.txt"
 # the whole log is kept; --maxfail stops a systematic failure from eating the time budget
 timeout 160 "$PY" -m pytest -q -p no:cacheprovider --maxfail=5 -rf tests/test_fused_cuda.py \
+  "tests/test_memory.py::test_tiers_on_cuda_give_the_gradients_of_default" \
   > "$OUT_DIR/parity_full.txt" 2>&1 || status=1
 tail -40 "$OUT_DIR/parity_full.txt" | tee -a "$OUT_DIR/parity.txt"
 

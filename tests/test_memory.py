@@ -576,3 +576,33 @@ def test_ddp_two_gloo_processes_with_each_tier(tmp_path, tier):
     assert proc.stdout.count("done: best test accuracy") == 1
     assert f"memory: {tier}" in (tmp_path / "ddp" / "config.yaml").read_text()
     assert json.loads((tmp_path / "ddp" / "summary.json").read_text())["final_acc"] > 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("tier", ["compact", "minimal"])
+@pytest.mark.parametrize("amp", [False, True])
+def test_tiers_on_cuda_give_the_gradients_of_default(tier, amp):
+    """The tiers on a GPU (Triton neurons, cuDNN BatchNorm and convolutions): the same loss and BatchNorm
+    statistics, gradients within the fused tests' tolerance (cuDNN's weight gradients sum in an order of their
+    own); and spikes really held as bits."""
+
+    def run(memory):
+        torch.manual_seed(0)
+        model = create_model("spiking_resnet18", 10, 3, width=8, memory=memory).cuda()
+        x = torch.randn(4, 4, 3, 16, 16, device="cuda", requires_grad=True)
+        y = torch.tensor([0, 1, 2, 3], device="cuda")
+        with HeldBytes(model) as meter, torch.autocast("cuda", dtype=torch.float16, enabled=amp):
+            loss = tet_loss(model(x).float(), y)
+        loss.backward()
+        reset_net(model)
+        grads = {k: p.grad for k, p in model.named_parameters()} | {"input": x.grad}
+        return loss.detach(), grads, {k: b.clone() for k, b in model.named_buffers()}, meter.by_kind
+
+    loss0, g0, s0, k0 = run("default")
+    loss1, g1, s1, k1 = run(tier)
+    assert torch.equal(loss0, loss1)
+    assert s0.keys() == s1.keys() and all(torch.allclose(s0[k], s1[k], rtol=1e-5, atol=1e-6) for k in s0)
+    tol = dict(rtol=2e-2, atol=1e-3) if amp else dict(rtol=1e-4, atol=1e-6)
+    for k in g0:
+        assert torch.allclose(g0[k], g1[k], **tol), k
+    assert k1["spikes"] * 8 < k0["spikes"] and k1["neuron_input"] == 0
