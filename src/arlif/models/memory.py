@@ -131,19 +131,29 @@ def _is_fake(t: torch.Tensor) -> bool:
     return type(t) is not torch.Tensor and not isinstance(t, nn.Parameter)
 
 
-def _marked(t: torch.Tensor) -> _Spikes | None:
-    """The registry entry ``t`` is (a view of), if its values are still the marked spikes."""
-    if t.layout is not torch.strided or t.numel() == 0 or _is_fake(t):
+def _usable(t) -> bool:
+    return isinstance(t, torch.Tensor) and t.layout is torch.strided and t.numel() > 0 and not _is_fake(t)
+
+
+def _registered(registry: dict, t: torch.Tensor):
+    """The entry of ``registry`` (spikes or recipes, keyed by storage) for the tensor ``t`` is a view of, if
+    that tensor is alive and ``t`` still holds what was registered: same version, dtype and device."""
+    if not _usable(t):
         return None
-    entry = _REGISTRY.get(_storage_key(t))
+    entry = registry.get(_storage_key(t))
     if entry is None:
         return None
     src = entry.ref()
-    if src is None or src._version != entry.version or t.dtype != entry.dtype or t._version != entry.version:
+    if src is None or src._version != entry.version or t._version != entry.version:
         return None
-    if t.device != src.device:
+    if t.dtype != entry.dtype or t.device != src.device:
         return None
     return entry
+
+
+def _marked(t: torch.Tensor) -> _Spikes | None:
+    """The registry entry ``t`` is (a view of), if its values are still the marked spikes."""
+    return _registered(_REGISTRY, t)
 
 
 def cast_spikes_for_autocast(x: torch.Tensor) -> torch.Tensor:
@@ -498,21 +508,7 @@ _MADE: dict[int, _Recipe] = {}
 
 def _made(t: torch.Tensor) -> _Recipe | None:
     """The recipe of the output ``t`` is (a view of), if it still holds what the layer made."""
-    if t.layout is not torch.strided or t.numel() == 0 or _is_fake(t):
-        return None
-    recipe = _MADE.get(_storage_key(t))
-    if recipe is None:
-        return None
-    out = recipe.ref()
-    if out is None or out._version != recipe.version or t._version != recipe.version:
-        return None
-    if t.dtype != recipe.dtype or t.device != recipe.device:
-        return None
-    return recipe
-
-
-def _usable(t) -> bool:
-    return isinstance(t, torch.Tensor) and t.layout is torch.strided and t.numel() > 0 and not _is_fake(t)
+    return _registered(_MADE, t)
 
 
 # ---- the saved-tensor hooks ---------------------------------------------------------------------------------
