@@ -20,13 +20,12 @@ import statistics
 import time
 
 import torch
+from model_memory import SETTINGS, step  # the sibling script: each model's input, and one training step
 
-from arlif import bench, reset_net
+from arlif import bench
 from arlif.models import create_model
-from arlif.train import tet_loss
 
-# input (channels, H, W) of each model's setting (benchmarks/model_memory.py has the same)
-SHAPES = {"spiking_resnet18": (3, 32, 32), "spiking_vgg11_bn": (2, 128, 128), "vggsnn": (2, 48, 48)}
+SHAPES = {name: shape for name, (shape, _) in SETTINGS.items()}
 
 
 def build(model_name: str, neuron: str, T: int, batch: int):
@@ -37,13 +36,6 @@ def build(model_name: str, neuron: str, T: int, batch: int):
     x = torch.randn(T, batch, *shape, generator=torch.Generator().manual_seed(1))
     y = torch.randint(0, 10, (batch,), generator=torch.Generator().manual_seed(2))
     return model, x, y
-
-
-def step(model, x, y) -> None:
-    loss = tet_loss(model(x), y)
-    loss.backward()
-    reset_net(model)
-    model.zero_grad(set_to_none=True)
 
 
 def main() -> None:
@@ -71,7 +63,7 @@ def main() -> None:
     for r in range(args.warmup + args.repeats):
         for n, (model, x, y) in setups.items():
             t0 = time.perf_counter()
-            step(model, x, y)
+            step(model, x, y, amp=False)
             if r >= args.warmup:
                 times[n].append(time.perf_counter() - t0)
     env = bench.environment()

@@ -411,7 +411,7 @@ def environment(device="cpu") -> dict:
                processor=platform.processor(), threads=torch.get_num_threads(),
                heap="steady" if _STEADY else "system", cpu=cpu_info(),
                arlif_cxxflags=os.environ.get("ARLIF_CXXFLAGS") or None)  # fmt: skip
-    if device == "cpu" or torch.device(device).type == "cpu":
+    if torch.device(device).type == "cpu":
         from .ops import cpu_build
 
         env["kernel_target"] = cpu_build.build_target()
