@@ -3,6 +3,7 @@
 import json
 import os
 import platform
+import statistics
 
 import pytest
 
@@ -178,9 +179,9 @@ def test_roofline_moves_the_bytes_of_the_traffic_model(neuron, dtype):
 
 @pytest.mark.cpu_kernels
 def test_bench_roofline_fraction_compiled_row_and_cpu_header(tmp_path, capsys):
-    """One run with every CPU backend: a roofline row per neuron, each row's fraction of it (= roofline time /
-    row time), the compiled row (aot_eager: it traces forward and backward as inductor does, quickly) with its
-    compile time apart, and the CPU named in text, Markdown and JSON."""
+    """One run with every CPU backend: a roofline row per neuron, each row's fraction of it (roofline time /
+    row time in each round, then the median), the compiled row (aot_eager: it traces forward and backward as
+    inductor does, quickly) with its compile time apart, and the CPU named in text, Markdown and JSON."""
     from arlif import bench
 
     js, md = tmp_path / "b.json", tmp_path / "b.md"
@@ -192,8 +193,10 @@ def test_bench_roofline_fraction_compiled_row_and_cpu_header(tmp_path, capsys):
     rows = {(r["neuron"], r["backend"]): r for r in data["results"]}
     assert set(rows) == {(n, b) for n in ("clif", "lif") for b in ("torch", "roofline", "cpu", "compiled")}
     for (neuron, backend), r in rows.items():
-        roof = rows[(neuron, "roofline")]["median_ms"]
-        assert r["roofline_fraction"] == pytest.approx(roof / r["median_ms"], rel=1e-12)
+        roof = rows[(neuron, "roofline")]["times_ms"]
+        assert len(r["times_ms"]) == 3 and r["median_ms"] == pytest.approx(statistics.median(r["times_ms"]))
+        per_round = [a / b for a, b in zip(roof, r["times_ms"])]
+        assert r["roofline_fraction"] == pytest.approx(statistics.median(per_round), rel=1e-12)
         assert (r["compile_s"] is not None) == (backend == "compiled")
         assert (r["bandwidth_gbs"] is not None) == (backend in ("roofline", "cpu"))
     assert rows[("lif", "roofline")]["roofline_fraction"] == 1.0
@@ -275,3 +278,41 @@ def test_model_step_benchmark_times_neurons_in_turn(tmp_path):
     ratios = [a / b for a, b in zip(rows["arlif"]["step_ms_all"], rows["lif_soft"]["step_ms_all"])]
     assert min(ratios) - 0.01 <= rows["arlif"]["ratio_median"] <= max(ratios) + 0.01
     assert "ratio to lif_soft" in proc.stdout and "CPU " in proc.stdout
+
+
+def test_paired_ratio_takes_the_ratio_within_each_round():
+    """A drift that slows both rows of a round alike leaves the paired ratio exact, where the ratio of the
+    medians is off; unequal or empty series are refused."""
+    from arlif.bench import paired_ratio
+
+    drift = [1.0, 1.0, 3.0, 3.0, 3.0]  # the machine got 3x slower after two rounds
+    num = [2.0 * d for d in drift]
+    den = [d * k for d, k in zip(drift, (1.0, 1.0, 1.0, 1.0, 0.5))]  # one round where the denominator was fast
+    med, q1, q3 = paired_ratio(num, den)
+    assert med == 2.0 and q1 == 2.0 and q3 == 2.0
+    assert statistics.median(num) / statistics.median(den) != 2.0
+    assert paired_ratio([3.0], [2.0]) == (1.5, 1.5, 1.5)
+    for a, b in (([1.0], [1.0, 2.0]), ([], [])):
+        with pytest.raises(ValueError, match="equally long"):
+            paired_ratio(a, b)
+
+
+def test_paired_ratio_script_reads_a_bench_json(tmp_path):
+    """benchmarks/paired_ratio.py prints the per-round ratio of two rows of a bench JSON and names the rows
+    a file has when asked for one it lacks."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    js = tmp_path / "b.json"
+    rows = [dict(neuron="arlif", backend="cpu", times_ms=[4.0, 6.0, 9.0]),
+            dict(neuron="lif_soft", backend="cpu", times_ms=[2.0, 2.0, 3.0])]  # fmt: skip
+    js.write_text(json.dumps({"results": rows}))
+    script = [sys.executable, str(root / "benchmarks" / "paired_ratio.py"), str(js)]
+    env = {**os.environ, "PYTHONPATH": str(root / "src")}
+    ok = subprocess.run([*script, "arlif/cpu", "lif_soft/cpu"], capture_output=True, text=True, env=env)
+    assert ok.returncode == 0, ok.stderr
+    assert "arlif/cpu / lif_soft/cpu: 3.000 (quartiles 2.500, 3.000; 3 rounds)" in ok.stdout
+    bad = subprocess.run([*script, "arlif/triton", "lif_soft/cpu"], capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and "no row arlif/triton" in bad.stderr and "arlif/cpu, lif_soft/cpu" in bad.stderr

@@ -255,6 +255,52 @@ def test_cpu_kernel_results_do_not_depend_on_position(name):
         assert torch.equal(a, b)
 
 
+def _fused_arlif_outputs(x, m0=None):
+    """Spikes, V and m sequences, and the gradients of x (and m0) of the fused CPU AR-LIF op on x [T, N],
+    from rest or from the memory m0, with a loss that touches all of them."""
+    x = x.clone().requires_grad_()
+    m0 = None if m0 is None else m0.clone().requires_grad_()
+    a, c = torch.tensor(0.4, requires_grad=True), torch.tensor(-0.8, requires_grad=True)
+    s, vT, mT, vs, ms = torch.ops.arlif.arlif_fwd(x, None, m0, a, c, 1.0, 0.5, True, True, True, 2, 1.0, True, "cpu")
+    w = torch.linspace(0.5, 1.5, x.numel()).view_as(x)
+    ((s * w).sum() + (vs * w.flip(0)).sum() * 0.3 + (ms * w).sum() * 0.2 + vT.sum() + mT.sum()).backward()
+    return [t.detach() for t in (s, vs, ms, x.grad)] + ([m0.grad] if m0 is not None else [])
+
+
+@pytest.mark.cpu_kernels
+def test_cpu_kernel_results_do_not_depend_on_a_neighbours_far_input():
+    """The input terms σ(x), tanh(x), σ(c·x) of 64 neurons at a time skip their clamps where every |x| is
+    small, and take them where one is not: a neighbour's input of 35 or -inf must leave a neuron's bits alone."""
+    x = _inputs([256], 6, torch.float32, seed=11)[0] * 2
+    far = x.clone()
+    far[:, 5], far[:, 200] = 35.0, float("-inf")
+    keep = [i for i in range(256) if i not in (5, 200)]
+    for a, b in zip(_fused_arlif_outputs(x), _fused_arlif_outputs(far)):
+        assert torch.equal(a[:, keep], b[:, keep])
+
+
+@pytest.mark.cpu_kernels
+def test_cpu_kernel_results_do_not_depend_on_a_neighbours_large_memory():
+    """σ(m_t) skips its clamp in a block of 128 neurons whose memory cannot grow past 80 in T steps and takes
+    it where one initial memory is large: that must leave the other neurons' bits alone."""
+    T = 6
+    x = _inputs([300], T, torch.float32, seed=12)[0]
+    m0 = torch.linspace(-2, 2, 300)
+    big = m0.clone()
+    big[3] = 80.0 - T + 1  # just past the bound: its block (neurons 0-127) takes the clamped path
+    keep = [i for i in range(300) if i != 3]
+    for a, b in zip(_fused_arlif_outputs(x, m0), _fused_arlif_outputs(x, big)):
+        assert torch.equal(a[..., keep], b[..., keep])
+
+
+@pytest.mark.cpu_kernels
+@pytest.mark.parametrize("name", ["arlif", "arlif_pos_c"])
+def test_parity_float32_long_sequence(name):
+    """T = 90: past the 80 steps over which the reset memory provably stays small, so σ(m_t) keeps its clamp."""
+    ref, fused = _pair(name, "cpu", torch.float32, "sigmoid")
+    _assert_parity(ref, fused, _inputs([2, 40], 90, torch.float32, seed=13), torch.float32)
+
+
 # ---- torch.library integration ------------------------------------------------------------------------
 def _op_samples(backend):
     g = torch.Generator().manual_seed(0)

@@ -1,9 +1,10 @@
 """Benchmark of the neuron backends (``arlif bench``, ``benchmarks/bench_neurons.py``).
 
 For each neuron × backend: forward+backward wall time (median over repeats, after warm-up), its ratio to
-the per-step reference (``"torch"``) measured in the same run, the bytes kept for backward per input
-element (measured with :func:`torch.autograd.graph.saved_tensors_hooks`, each storage counted once), and,
-for fused backends, the achieved memory bandwidth under a simple traffic model (below).
+the per-step reference (``"torch"``) measured in the same run (the median of the per-round ratios, see
+:func:`paired_ratio`; every timed run is kept in ``times_ms`` for other comparisons), the bytes kept for
+backward per input element (measured with :func:`torch.autograd.graph.saved_tensors_hooks`, each storage
+counted once), and, for fused backends, the achieved memory bandwidth under a simple traffic model (below).
 
 On the CPU it also counts the minor page faults of each timed run (median): memory the C library has
 handed back to the system and that must be mapped and zeroed again. With glibc that depends on the order
@@ -31,7 +32,8 @@ exactly those bytes, with the same output allocation, as an autograd function ti
 
 Each op touches every element once with at most two flops per element, so its time is set by memory
 bandwidth (and by the page faults of its two fresh outputs, which the fused op takes too). The
-``of roofline`` column is the roofline row's median time over the row's own, for the same neuron: 1.0 means
+``of roofline`` column is the roofline row's time over the row's own, for the same neuron (per round, then the
+median: :func:`paired_ratio`): 1.0 means
 the row runs as fast as torch can stream the bytes of the fused op's traffic model. A fused kernel can pass
 1.0: the model counts the scratch state and the second read of x as memory traffic, but the CPU kernels work
 on blocks of neurons small enough for both to stay in cache, so their traffic to memory is nearer ``5e``.
@@ -90,8 +92,21 @@ class Result:
     saved_bytes_per_element: float
     bandwidth_gbs: float | None
     page_faults: float | None = None  # minor page faults per timed run (median; CPU, where countable)
-    roofline_fraction: float | None = None  # the neuron's roofline median time / this row's (module docstring)
+    roofline_fraction: float | None = None  # the neuron's roofline time / this row's, per round (paired_ratio)
     compile_s: float | None = None  # backend "compiled": seconds of the first, compiling forward+backward
+    times_ms: list | None = None  # every timed run, in round order (run i of every row is in round i)
+
+
+def paired_ratio(num: list[float], den: list[float]) -> tuple[float, float, float]:
+    """``num[i] / den[i]`` over the rounds of one interleaved run: median, first and third quartile. On a
+    machine whose speed drifts (a shared VM moved ±25% within seconds here) the ratio of two rows taken in the
+    same round is much steadier than the ratio of their medians, since both runs of a round see the same
+    drift."""
+    if len(num) != len(den) or not num:
+        raise ValueError(f"paired_ratio needs two equally long, non-empty series (got {len(num)} and {len(den)})")
+    q = statistics.quantiles([a / b for a, b in zip(num, den)], n=4, method="inclusive") if len(num) > 1 else None
+    med = statistics.median(a / b for a, b in zip(num, den))
+    return (med, q[0], q[2]) if q else (med, med, med)
 
 
 def default_neurons() -> list[str]:
@@ -336,16 +351,19 @@ def run_bench(neurons=None, backend_names=DEFAULT_BACKENDS, shape=(32, 64, 16, 1
             saved_bytes_per_element=saved_bytes_per_element(neuron, backend, shape, T, tdtype, device, run),
             page_faults=None if None in nfs else statistics.median(nfs),
             compile_s=compile_s.get((neuron, backend)),
+            times_ms=[t * 1e3 for t in ts],
         )
         if log:
             log(f"{neuron:9s} {backend:8s} {med * 1e3:9.2f} ms")
     results = []
     for (neuron, backend), r in rows.items():
-        ref = rows.get((neuron, "torch"), {}).get("median_ms")
-        roof = rows.get((neuron, "roofline"), {}).get("median_ms")
+        ref = times.get((neuron, "torch"))
+        roof = times.get((neuron, "roofline"))
         results.append(Result(neuron=neuron, backend=backend, shape=list(shape), T=T, dtype=dname,
-                              device=str(device), speedup_vs_torch=(ref / r["median_ms"]) if ref else None,
-                              roofline_fraction=(roof / r["median_ms"]) if roof else None, **r))  # fmt: skip
+                              device=str(device), speedup_vs_torch=paired_ratio(ref, times[(neuron, backend)])[0]
+                              if ref else None,
+                              roofline_fraction=paired_ratio(roof, times[(neuron, backend)])[0] if roof else None,
+                              **r))  # fmt: skip
     return results
 
 

@@ -369,8 +369,27 @@ inline vf vload(const float* p) {
 }
 inline void vstore(float* p, vf a) { std::memcpy(p, &a, sizeof a); }
 
-inline vf vsigmoid(vf x) {  // Math<float>::sigmoid
-    vf arg[1] = {vclamp_abs(x, 87.0f)}, e[1];
+// Whether |x| <= lim in every lane of the U vectors at x (false where a lane is NaN): one compare per vector
+// and one branch for all U
+template <int U>
+inline bool vall_within(const float* x, float lim) {
+#if defined(__AVX512F__)
+    __mmask16 out = 0;
+    ARLIF_LANES out |= _mm512_cmp_ps_mask(_mm512_abs_ps(vload(x + u * VW)), vsplat(lim), _CMP_NLE_UQ);
+    return out == 0;
+#else
+    __m256 out = _mm256_setzero_ps();
+    ARLIF_LANES out = _mm256_or_ps(out, _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), vload(x + u * VW)),
+                                                      vsplat(lim), _CMP_NLE_UQ));
+    return _mm256_movemask_ps(out) == 0;
+#endif
+}
+
+// Math<float>::sigmoid; CLAMP=false leaves out its clamp of x to ±87, for callers that know |x| <= 87 (the
+// same result there, two instructions fewer)
+template <bool CLAMP = true>
+inline vf vsigmoid(vf x) {
+    vf arg[1] = {CLAMP ? vclamp_abs(x, 87.0f) : x}, e[1];
     vexp_neg<1>(arg, e);
     return 1.0f / (1.0f + e[0]);
 }

@@ -69,6 +69,11 @@ inline void x_terms(double x, double c, double& sig, double& th, double& g) {
     if (CARRY) g = 1.0 / (1.0 + std::exp(-(c * x)));
 }
 
+// Inputs with |x| <= this bound need neither x_terms' clamps nor its far sigmoids: |x| <= 20 and, with CARRY,
+// |c·x| < 20 (19.98 leaves room for the rounding of the product and of the bound; 20/0 = inf for c = 0).
+// Most inputs are far inside it (BatchNorm outputs), so the vector code tests whole vectors against it.
+inline float x_terms_near_limit(bool carry, float c) { return carry ? std::min(20.0f, 19.98f / std::abs(c)) : 20.0f; }
+
 #ifdef ARLIF_HAVE_VECTORS
 // σ(z) of the lanes where |z| > 20 (see x_terms), others from g; the test is one compare per
 // vector, and the sigmoid runs only when a lane needs it
@@ -87,15 +92,17 @@ inline vf vfar_sigmoid(vf z, vf g) {
 // exp -> division chains are long, and with one vector per loop iteration (what the auto-vectoriser makes of
 // the scalar code) the out-of-order core waits on latency; U independent chains side by side keep its units
 // busy. Same operations in the same order as the scalar code, so the results are bit for bit the same.
-template <bool CARRY, int U>
+// FAR=false is for inputs known to be within the clamps (x_terms_near_limit): it leaves out the clamps and
+// the far-sigmoid tests, which change nothing there, 8 of the ~45 vector instructions per vector.
+template <bool CARRY, int U, bool FAR>
 inline void vx_terms(const float* x, float c, float* tx, float* sx, float* g) {
     vf xv[U], e[U], ec[U], arg[U], cx[U];
     ARLIF_LANES std::memcpy(&xv[u], x + u * VW, sizeof(vf));
-    ARLIF_LANES arg[u] = vclamp_abs(xv[u], 20.0f);
+    ARLIF_LANES arg[u] = FAR ? vclamp_abs(xv[u], 20.0f) : xv[u];
     vexp_neg<U>(arg, e);
     if (CARRY) {
         ARLIF_LANES cx[u] = c * xv[u];
-        ARLIF_LANES arg[u] = vclamp_abs(cx[u], 20.0f);
+        ARLIF_LANES arg[u] = FAR ? vclamp_abs(cx[u], 20.0f) : cx[u];
         vexp_neg<U>(arg, ec);
     }
     vf e2[U], a1[U], a2[U], A[U], B[U], R[U], iA[U];
@@ -108,14 +115,14 @@ inline void vx_terms(const float* x, float c, float* tx, float* sx, float* g) {
         ARLIF_LANES R[u] = 1.0f / (A[u] * B[u]);
         ARLIF_LANES iA[u] = B[u] * R[u];
         ARLIF_LANES {
-            const vf gu = vfar_sigmoid(cx[u], A[u] * R[u]);
+            const vf gu = FAR ? vfar_sigmoid(cx[u], A[u] * R[u]) : A[u] * R[u];
             std::memcpy(g + u * VW, &gu, sizeof(vf));
         }
     } else {
         ARLIF_LANES iA[u] = 1.0f / A[u];
     }
     ARLIF_LANES {
-        const vf su = vfar_sigmoid(xv[u], a2[u] * iA[u]);
+        const vf su = FAR ? vfar_sigmoid(xv[u], a2[u] * iA[u]) : a2[u] * iA[u];
         std::memcpy(sx + u * VW, &su, sizeof(vf));
     }
     ARLIF_LANES {
@@ -131,7 +138,8 @@ inline void vx_terms(const float* x, float c, float* tx, float* sx, float* g) {
 // finite θ). SPECULATE (the forward): σ(m_t) only matters where the neuron fires, where m_t = m' + σ(x), so
 // σ(m' + σ(x)) is computed before the spike is known, off the chain V_{t-1} -> S_t -> V_t that the
 // steps wait on. The backward's recompute needs σ(m_t) for every neuron and computes it after S_t.
-template <bool TA, bool AR, bool CARRY, bool SPECULATE>
+// CLAMP_M=false leaves out the clamp of σ's argument, for blocks whose memory stays small (memory_stays_small).
+template <bool TA, bool AR, bool CARRY, bool SPECULATE, bool CLAMP_M>
 inline void varlif_step(vf& v, vf& m, vf x, const float* tx, const float* sx, const float* g, float decay,
                         float vth, float ta, vf& u, vf& s, vf& sm) {
     vf mp = vsplat(0.0f), sxv = vsplat(0.0f), sp = vsplat(0.0f);
@@ -141,7 +149,7 @@ inline void varlif_step(vf& v, vf& m, vf x, const float* tx, const float* sx, co
             mp = m * (m > 0.0f ? gv : 1.0f - gv);
         }
         sxv = vload(sx);
-        if (SPECULATE) sp = vsigmoid(mp + sxv);
+        if (SPECULATE) sp = vsigmoid<CLAMP_M>(mp + sxv);
     }
     const vf h = decay * v + x;
     const vf theta = TA ? vth + ta * vload(tx) : vsplat(vth);
@@ -150,14 +158,84 @@ inline void varlif_step(vf& v, vf& m, vf x, const float* tx, const float* sx, co
     s = spk ? vsplat(1.0f) : vsplat(0.0f);
     if (AR) {
         const vf mn = spk ? mp + sxv : mp - sxv;
-        if (!SPECULATE) sp = sm = vsigmoid(mn);
+        if (!SPECULATE) sp = sm = vsigmoid<CLAMP_M>(mn);
         v = spk ? h - (theta + sp) : h;
         m = mn;
     } else {
         v = spk ? h - theta : h;
     }
 }
+
+// One BPTT step of VW neurons at offset i in explicit vectors: the operations of the scalar loop in
+// arlif_bwd_blocks in the same order, so the same results (NaNs aside, whose sign may differ). Written out
+// because the auto-vectorised loop spent a third more instructions: it branched around masked loads and
+// stores for the conditional x of the c-gradient, and negated before selecting. Here the negated selects are
+// folded into fnmadd (fma(-a, b, c) is fnmadd(a, b, c), bit for bit) and x is loaded unconditionally.
+template <bool TA, bool AR, bool CARRY>
+inline void vbptt_step(int64_t i, const float* u_, const float* tx_, const float* sx_, const float* g_,
+                       const float* mp_, const float* sm_, const float* sg, const float* gst, const float* xt,
+                       float* gxt, float* gv, float* gm, float* acc_a, float* acc_c, float ta, float vth, float c,
+                       float decay) {
+    const auto spk = vload(u_ + i) >= 0.0f;
+    const vf tx = vload(tx_ + i);
+    const vf theta = TA ? vfmadd(vsplat(ta), tx, vsplat(vth)) : vsplat(vth);
+    const vf gV = vload(gv + i);
+    vf gS, gmn = vsplat(0.0f);
+    if (AR) {
+        const vf sm = vload(sm_ + i), gm0 = vload(gm + i);
+        gmn = spk ? vfnmadd(gV, vfnmadd(sm, sm, sm), gm0) : gm0;
+        gS = vfmadd(gmn + gmn, vload(sx_ + i), vfnmadd(gV, theta + sm, vload(gst + i)));
+    } else {
+        gS = vfnmadd(gV, theta, vload(gst + i));
+    }
+    const vf gu = gS * vload(sg + i);
+    const vf gh = gV + gu;
+    vf gx = gh;
+    if (TA) {
+        const vf gthn = spk ? gu + gV : gu;  // minus the scalar loop's gth
+        gx = vfnmadd(gthn, vfnmadd(ta * tx, tx, vsplat(ta)), gx);
+        vstore(acc_a + i, vfnmadd(gthn, tx, vload(acc_a + i)));
+    }
+    if (AR) {
+        const vf sx = vload(sx_ + i);
+        gx = vfmadd(spk ? gmn : -gmn, vfnmadd(sx, sx, sx), gx);
+        if (CARRY) {
+            const vf mp = vload(mp_ + i), g = vload(g_ + i);
+            const auto pos = mp > 0.0f;
+            const vf gk = gmn * mp;
+            const vf dz = (pos ? gk : -gk) * vfnmadd(g, g, g);
+            gx = vfmadd(dz, vsplat(c), gx);
+            vstore(acc_c + i, vfmadd(dz, mp != 0.0f ? vload(xt + i) : vsplat(0.0f), vload(acc_c + i)));
+            vstore(gm + i, gmn * (pos ? g : 1.0f - g));
+        } else {
+            vstore(gm + i, vsplat(0.0f));
+        }
+    }
+    vstore(gv + i, decay * gh);
+    vstore(gxt + i, gx);
+}
 #endif
+
+// Whether the reset memory of a block starting from m0 (null: zeros) keeps |m_t| <= 80 for all T steps, so
+// that σ(m_t) needs no clamp to ±87 (vsigmoid<false>): each step leaks |m| (by g or 1 - g, both in [0, 1]
+// up to rounding) and adds at most σ(x) <= 1, so |m_t| <= max|m0| + t, up to a relative 2e-7 per step.
+// False where m0 holds a NaN. Almost always true in training (rest states, T of 4 to 16).
+template <typename F>
+inline bool memory_stays_small(const F* m0, int64_t i0, int64_t n, int64_t T) {
+    if (T > 80) return false;
+    if (!m0) return true;
+    const F lim = F(80 - T);
+    bool ok = true;
+    for (int64_t i = 0; i < n; ++i) ok &= std::abs(m0[i0 + i]) <= lim;
+    return ok;
+}
+
+// Calls body(std::true_type) or body(std::false_type): a run-time switch made a compile-time one
+template <typename Body>
+inline void with_switch(bool on, Body body) {
+    if (on) body(std::true_type{});
+    else body(std::false_type{});
+}
 
 // One AR-LIF step of one neuron: the scalar twin of varlif_step (float64, and the neurons of a block after its
 // last full vector), shared by the forward and the backward's recompute so that both take the same steps.
@@ -195,8 +273,12 @@ void arlif_x_terms(const F* x, int64_t T, int64_t N, int64_t n, F c, F* TX, F* S
 #ifdef ARLIF_HAVE_VECTORS
         if constexpr (std::is_same<F, float>::value) {
             constexpr int U = 4;
-            for (; i + U * VW <= n; i += U * VW) vx_terms<AR && CARRY, U>(xt + i, c, tx_ + i, sx_ + i, g_ + i);
-            for (; i + VW <= n; i += VW) vx_terms<AR && CARRY, 1>(xt + i, c, tx_ + i, sx_ + i, g_ + i);
+            const float lim = x_terms_near_limit(AR && CARRY, c);
+            for (; i + U * VW <= n; i += U * VW) {
+                if (vall_within<U>(xt + i, lim)) vx_terms<AR && CARRY, U, false>(xt + i, c, tx_ + i, sx_ + i, g_ + i);
+                else vx_terms<AR && CARRY, U, true>(xt + i, c, tx_ + i, sx_ + i, g_ + i);
+            }
+            for (; i + VW <= n; i += VW) vx_terms<AR && CARRY, 1, true>(xt + i, c, tx_ + i, sx_ + i, g_ + i);
         }
 #endif
         #pragma GCC ivdep
@@ -226,36 +308,39 @@ void arlif_fwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
         load_state(A.v0, i0, n, v);
         load_state(A.m0, i0, n, m);
         if (TA || AR) arlif_x_terms<F, TA, AR, CARRY>(A.x + i0, T, N, n, c, TX, SX, G);
-        for (int64_t t = 0; t < T; ++t) {
-            prefetch_next<F, 1>({A.x}, t, N, b, b1, 0);
-            prefetch_next<F, 3>({A.spikes, A.vseq, A.mseq}, t, N, b, b1, 1);
-            const F* __restrict__ xt = A.x + t * N + i0;
-            const F *__restrict__ tx_ = TX + t * BLOCK, *__restrict__ sx_ = SX + t * BLOCK,
-                    *__restrict__ g_ = G + t * BLOCK;
-            F* __restrict__ st = A.spikes + t * N + i0;
-            int64_t i = 0;
+        with_switch(!AR || !memory_stays_small(A.m0, i0, n, T), [&]([[maybe_unused]] auto clamp_m) {
+            for (int64_t t = 0; t < T; ++t) {
+                prefetch_next<F, 1>({A.x}, t, N, b, b1, 0);
+                prefetch_next<F, 3>({A.spikes, A.vseq, A.mseq}, t, N, b, b1, 1);
+                const F* __restrict__ xt = A.x + t * N + i0;
+                const F *__restrict__ tx_ = TX + t * BLOCK, *__restrict__ sx_ = SX + t * BLOCK,
+                        *__restrict__ g_ = G + t * BLOCK;
+                F* __restrict__ st = A.spikes + t * N + i0;
+                int64_t i = 0;
 #ifdef ARLIF_HAVE_VECTORS
-            if constexpr (std::is_same<F, float>::value) {
-                for (; i + VW <= n; i += VW) {
-                    vf vv = vload(v + i), mv = vload(m + i), u, s, sm;
-                    varlif_step<TA, AR, CARRY, true>(vv, mv, vload(xt + i), tx_ + i, sx_ + i, g_ + i, decay, vth,
-                                                     ta, u, s, sm);
-                    vstore(v + i, vv);
-                    if (AR) vstore(m + i, mv);
-                    vstore(st + i, s);
+                if constexpr (std::is_same<F, float>::value) {
+                    for (; i + VW <= n; i += VW) {
+                        vf vv = vload(v + i), mv = vload(m + i), u, s, sm;
+                        varlif_step<TA, AR, CARRY, true, decltype(clamp_m)::value>(
+                            vv, mv, vload(xt + i), tx_ + i, sx_ + i, g_ + i, decay, vth, ta, u, s, sm);
+                        vstore(v + i, vv);
+                        if (AR) vstore(m + i, mv);
+                        vstore(st + i, s);
+                    }
                 }
-            }
 #endif
-            #pragma GCC ivdep
-            for (; i < n; ++i) {
-                F u, sm = F(0);
-                bool spk;
-                arlif_step<F, TA, AR, CARRY>(v[i], m[i], xt[i], tx_ + i, sx_ + i, g_ + i, decay, vth, ta, u, spk, sm);
-                st[i] = spk ? F(1) : F(0);
+                #pragma GCC ivdep
+                for (; i < n; ++i) {
+                    F u, sm = F(0);
+                    bool spk;
+                    arlif_step<F, TA, AR, CARRY>(v[i], m[i], xt[i], tx_ + i, sx_ + i, g_ + i, decay, vth, ta, u, spk,
+                                                 sm);
+                    st[i] = spk ? F(1) : F(0);
+                }
+                if (A.vseq) std::memcpy(A.vseq + t * N + i0, v, n * sizeof(F));
+                if (AR && A.mseq) std::memcpy(A.mseq + t * N + i0, m, n * sizeof(F));
             }
-            if (A.vseq) std::memcpy(A.vseq + t * N + i0, v, n * sizeof(F));
-            if (AR && A.mseq) std::memcpy(A.mseq + t * N + i0, m, n * sizeof(F));
-        }
+        });
         std::memcpy(A.vT + i0, v, n * sizeof(F));
         if (AR) store_state(A.mT, i0, n, m);
     }
@@ -281,37 +366,41 @@ void arlif_bwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
         load_state(A.m0, i0, n, m);
         // 1. forward again, keeping what the reverse pass needs
         if (TA || AR) arlif_x_terms<F, TA, AR, CARRY>(A.x + i0, T, N, n, c, TX, SX, G);
-        for (int64_t t = 0; t < T; ++t) {
-            prefetch_next<F, 4>({A.x, A.gs, A.gvseq, A.gmseq}, t, N, b, b1, 0);
-            const F* __restrict__ xt = A.x + t * N + i0;
-            const F *__restrict__ tx_ = TX + t * BLOCK, *__restrict__ sx_ = SX + t * BLOCK,
-                    *__restrict__ g_ = G + t * BLOCK;
-            F *__restrict__ u_ = U + t * BLOCK, *__restrict__ mp_ = MP + t * BLOCK, *__restrict__ sm_ = SM + t * BLOCK;
-            int64_t i = 0;
+        with_switch(!AR || !memory_stays_small(A.m0, i0, n, T), [&]([[maybe_unused]] auto clamp_m) {
+            for (int64_t t = 0; t < T; ++t) {
+                prefetch_next<F, 4>({A.x, A.gs, A.gvseq, A.gmseq}, t, N, b, b1, 0);
+                const F* __restrict__ xt = A.x + t * N + i0;
+                const F *__restrict__ tx_ = TX + t * BLOCK, *__restrict__ sx_ = SX + t * BLOCK,
+                        *__restrict__ g_ = G + t * BLOCK;
+                F *__restrict__ u_ = U + t * BLOCK, *__restrict__ mp_ = MP + t * BLOCK,
+                  *__restrict__ sm_ = SM + t * BLOCK;
+                int64_t i = 0;
 #ifdef ARLIF_HAVE_VECTORS
-            if constexpr (std::is_same<F, float>::value) {
-                for (; i + VW <= n; i += VW) {
-                    vf vv = vload(v + i), mv = vload(m + i), u, s, sm;
-                    if (AR && CARRY) vstore(mp_ + i, mv);
-                    varlif_step<TA, AR, CARRY, false>(vv, mv, vload(xt + i), tx_ + i, sx_ + i, g_ + i, decay, vth,
-                                                      ta, u, s, sm);
-                    vstore(u_ + i, u);
-                    if (AR) vstore(sm_ + i, sm);
-                    vstore(v + i, vv);
-                    if (AR) vstore(m + i, mv);
+                if constexpr (std::is_same<F, float>::value) {
+                    for (; i + VW <= n; i += VW) {
+                        vf vv = vload(v + i), mv = vload(m + i), u, s, sm;
+                        if (AR && CARRY) vstore(mp_ + i, mv);
+                        varlif_step<TA, AR, CARRY, false, decltype(clamp_m)::value>(
+                            vv, mv, vload(xt + i), tx_ + i, sx_ + i, g_ + i, decay, vth, ta, u, s, sm);
+                        vstore(u_ + i, u);
+                        if (AR) vstore(sm_ + i, sm);
+                        vstore(v + i, vv);
+                        if (AR) vstore(m + i, mv);
+                    }
+                }
+#endif
+                #pragma GCC ivdep
+                for (; i < n; ++i) {
+                    F u, sm = F(0);
+                    bool spk;
+                    if (AR && CARRY) mp_[i] = m[i];
+                    arlif_step<F, TA, AR, CARRY>(v[i], m[i], xt[i], tx_ + i, sx_ + i, g_ + i, decay, vth, ta, u, spk,
+                                                 sm);
+                    u_[i] = u;
+                    if (AR) sm_[i] = sm;
                 }
             }
-#endif
-            #pragma GCC ivdep
-            for (; i < n; ++i) {
-                F u, sm = F(0);
-                bool spk;
-                if (AR && CARRY) mp_[i] = m[i];
-                arlif_step<F, TA, AR, CARRY>(v[i], m[i], xt[i], tx_ + i, sx_ + i, g_ + i, decay, vth, ta, u, spk, sm);
-                u_[i] = u;
-                if (AR) sm_[i] = sm;
-            }
-        }
+        });
         // 2. BPTT over the block, last step first
         load_state(A.gvT, i0, n, gv);
         load_state(AR ? A.gmT : nullptr, i0, n, gm);
@@ -333,8 +422,16 @@ void arlif_bwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
             const F* __restrict__ xt = A.x + off;
             const F* __restrict__ gst = A.gs + off;
             F* __restrict__ gxt = A.gx + off;
+            int64_t i0v = 0;
+#ifdef ARLIF_HAVE_VECTORS
+            if constexpr (std::is_same<F, float>::value) {
+                for (; i0v + VW <= n; i0v += VW)
+                    vbptt_step<TA, AR, CARRY>(i0v, u_, tx_, sx_, g_, mp_, sm_, sg, gst, xt, gxt, gv, gm, acc_a, acc_c,
+                                              ta, vth, c, decay);
+            }
+#endif
             #pragma GCC ivdep
-            for (int64_t i = 0; i < n; ++i) {
+            for (int64_t i = i0v; i < n; ++i) {
                 // gradient arithmetic with fused multiply-adds (mad): fewer instructions, and the spikes are
                 // already fixed by the recompute above, so the one rounding instead of two changes nothing else
                 // (selects on the spike instead of products with S ∈ {0, 1}: the multiply unit is the busy one)
