@@ -6,6 +6,12 @@ machine hits each alike. Reported per neuron: the median step time, and per roun
 step to the first neuron's (median and range). This is the number behind "fused AR-LIF costs about what
 fused LIF costs inside a network".
 
+With ``--neuron-layers`` it also times, in the same kind of rotation, each neuron layer of the models alone
+(the layer module of each network, forward + backward on a random input of the shape it gets in the step).
+The networks differ only in these layers, so the difference of their summed times, over the first
+neuron's step time, estimates the whole-step ratio minus one far more precisely than the step ratio
+itself: a layer takes milliseconds, so the machine drifts less within a pair, and there are many rounds.
+
 Usage::
 
     PYTHONPATH=src python benchmarks/model_step.py --model spiking_resnet18 --neurons lif_soft,arlif \\
@@ -24,6 +30,7 @@ from model_memory import SETTINGS, step  # the sibling script: each model's inpu
 
 from arlif import bench
 from arlif.models import create_model
+from arlif.neurons import BaseNeuron
 
 SHAPES = {name: shape for name, (shape, _) in SETTINGS.items()}
 
@@ -38,6 +45,47 @@ def build(model_name: str, neuron: str, T: int, batch: int):
     return model, x, y
 
 
+def neuron_layer_inputs(model, x, y) -> list[tuple[BaseNeuron, torch.Size]]:
+    """Every neuron module of ``model`` with the shape of the input it gets in one training step, in call
+    order (a module called twice appears twice)."""
+    seen: list[tuple[BaseNeuron, torch.Size]] = []
+    hooks = [m.register_forward_pre_hook(lambda mod, inp: seen.append((mod, inp[0].shape)))
+             for m in model.modules() if isinstance(m, BaseNeuron)]  # fmt: skip
+    try:
+        step(model, x, y, amp=False)
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen
+
+
+def time_neuron_layers(setups: dict, rounds: int, warmup: int) -> dict[str, list[float]]:
+    """Per round and neuron: the summed forward + backward time of all its network's neuron layers, each
+    layer alone on a fixed random input of its step shape (same inputs for every neuron), in turn."""
+    layers = {n: neuron_layer_inputs(*setup) for n, setup in setups.items()}
+    shapes = [tuple(shape) for _, shape in next(iter(layers.values()))]
+    if any([tuple(s) for _, s in ls] != shapes for ls in layers.values()):
+        raise SystemExit("--neuron-layers: the models' neuron layers differ in number or shape")
+    g = torch.Generator().manual_seed(3)
+    inputs = [torch.randn(shape, generator=g) + 0.5 for shape in shapes]
+    grads = [torch.rand(shape, generator=g) for shape in shapes]
+    totals: dict[str, list[float]] = {n: [] for n in layers}
+    for r in range(warmup + rounds):
+        for n, ls in layers.items():
+            total = 0.0
+            for (mod, _), x, gr in zip(ls, inputs, grads):
+                xi = x.clone().requires_grad_()
+                mod.reset()
+                t0 = time.perf_counter()
+                mod(xi).backward(gr)
+                total += time.perf_counter() - t0
+                mod.zero_grad(set_to_none=True)
+                mod.reset()
+            if r >= warmup:
+                totals[n].append(total)
+    return totals
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="spiking_resnet18", help=f"a registered model ({', '.join(SHAPES)} ...)")
@@ -50,6 +98,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--steady-heap", action="store_true", help="keep freed memory in the process (glibc)")
     p.add_argument("--json", help="write the results here")
+    p.add_argument("--neuron-layers", type=int, default=0, metavar="ROUNDS",
+                   help="also time the neuron layers alone for this many rounds (see above)")  # fmt: skip
     args = p.parse_args()
     neurons = [n.strip() for n in args.neurons.split(",") if n.strip()]
     if not neurons:
@@ -83,6 +133,22 @@ def main() -> None:
         lo, hi = row["ratio_range"]
         print(f"{n:12} {row['step_ms']:10.1f} {row['min_ms']:8.1f} "
               f"{row['ratio_median']:>12.3f} [{lo:.3f}, {hi:.3f}]")  # fmt: skip
+    if args.neuron_layers:
+        totals = time_neuron_layers(setups, args.neuron_layers, warmup=2)
+        base_step = statistics.median(first)
+        nlayers = len(neuron_layer_inputs(*setups[neurons[0]]))
+        print(f"the {nlayers} neuron layers alone, forward + backward summed per round "
+              f"({args.neuron_layers} rounds); estimated step ratio = 1 + difference / {neurons[0]}'s step")
+        print(f"{'neuron':12} {'median ms':>10} {'difference ms':>14} {'estimated ratio':>16}")
+        for n, row in zip(neurons, rows):
+            diffs = sorted(a - b for a, b in zip(totals[n], totals[neurons[0]]))
+            diff = statistics.median(diffs)
+            q = statistics.quantiles(diffs, n=4, method="inclusive") if len(diffs) > 1 else [diff, diff, diff]
+            row.update(layers_ms=1e3 * statistics.median(totals[n]), layers_diff_ms=1e3 * diff,
+                       layers_diff_quartiles_ms=[1e3 * q[0], 1e3 * q[2]],
+                       estimated_ratio=1 + diff / base_step,
+                       layers_ms_all=[round(1e3 * t, 2) for t in totals[n]])  # fmt: skip
+            print(f"{n:12} {row['layers_ms']:10.1f} {1e3 * diff:14.1f} {row['estimated_ratio']:16.3f}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"args": vars(args), "environment": env, "results": rows}, fh, indent=2)
