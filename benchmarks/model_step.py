@@ -137,8 +137,10 @@ def main() -> None:
         totals = time_neuron_layers(setups, args.neuron_layers, warmup=2)
         base_step = statistics.median(first)
         nlayers = len(neuron_layer_inputs(*setups[neurons[0]]))
-        print(f"the {nlayers} neuron layers alone, forward + backward summed per round "
-              f"({args.neuron_layers} rounds); estimated step ratio = 1 + difference / {neurons[0]}'s step")
+        print(
+            f"the {nlayers} neuron layers alone, forward + backward summed per round "
+            f"({args.neuron_layers} rounds); estimated step ratio = 1 + difference / {neurons[0]}'s step"
+        )
         print(f"{'neuron':12} {'median ms':>10} {'difference ms':>14} {'estimated ratio':>16}")
         for n, row in zip(neurons, rows):
             diffs = sorted(a - b for a, b in zip(totals[n], totals[neurons[0]]))
