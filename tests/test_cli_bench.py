@@ -260,7 +260,8 @@ def test_cpu_info_reads_the_flags_that_matter(monkeypatch):
 
 
 def test_model_step_benchmark_times_neurons_in_turn(tmp_path):
-    """benchmarks/model_step.py: one timed step per neuron and round, ratios to the first neuron."""
+    """benchmarks/model_step.py: one timed step per neuron and round, ratios to the first neuron, and with
+    --neuron-layers the neuron layers alone and the step ratio they imply."""
     import subprocess
     import sys
     from pathlib import Path
@@ -268,7 +269,8 @@ def test_model_step_benchmark_times_neurons_in_turn(tmp_path):
     root = Path(__file__).resolve().parents[1]
     out = tmp_path / "step.json"
     cmd = [sys.executable, str(root / "benchmarks" / "model_step.py"), "--neurons", "lif_soft,arlif", "--T", "2",
-           "--batch", "1", "--repeats", "2", "--warmup", "0", "--threads", "1", "--json", str(out)]  # fmt: skip
+           "--batch", "1", "--repeats", "2", "--warmup", "0", "--threads", "1", "--json", str(out),
+           "--neuron-layers", "3"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(root / "src")}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -278,6 +280,13 @@ def test_model_step_benchmark_times_neurons_in_turn(tmp_path):
     ratios = [a / b for a, b in zip(rows["arlif"]["step_ms_all"], rows["lif_soft"]["step_ms_all"])]
     assert min(ratios) - 0.01 <= rows["arlif"]["ratio_median"] <= max(ratios) + 0.01
     assert "ratio to lif_soft" in proc.stdout and "CPU " in proc.stdout
+    # --neuron-layers: the 17 neuron layers alone, 3 rounds; the estimate is 1 + (layer-time difference) / step
+    assert "the 17 neuron layers alone" in proc.stdout
+    lif, ar = rows["lif_soft"], rows["arlif"]
+    assert len(ar["layers_ms_all"]) == 3 and lif["layers_diff_ms"] == 0.0 and lif["estimated_ratio"] == 1.0
+    diffs = sorted(a - b for a, b in zip(ar["layers_ms_all"], lif["layers_ms_all"]))
+    assert ar["layers_diff_ms"] == pytest.approx(diffs[1], abs=0.02)
+    assert ar["estimated_ratio"] == pytest.approx(1 + ar["layers_diff_ms"] / lif["step_ms"], rel=1e-9)
 
 
 def test_paired_ratio_takes_the_ratio_within_each_round():
