@@ -369,18 +369,26 @@ inline vf vload(const float* p) {
 }
 inline void vstore(float* p, vf a) { std::memcpy(p, &a, sizeof a); }
 
+// |x| by clearing the sign bit (with AVX2, vsplat(-0.0f) would be +0.0: 0 + -0 = +0)
+inline vf vabs(vf x) {
+#if defined(__AVX512F__)
+    return _mm512_abs_ps(x);
+#else
+    return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+#endif
+}
+
 // Whether |x| <= lim in every lane of the U vectors at x (false where a lane is NaN): one compare per vector
 // and one branch for all U
 template <int U>
 inline bool vall_within(const float* x, float lim) {
 #if defined(__AVX512F__)
     __mmask16 out = 0;
-    ARLIF_LANES out |= _mm512_cmp_ps_mask(_mm512_abs_ps(vload(x + u * VW)), vsplat(lim), _CMP_NLE_UQ);
+    ARLIF_LANES out |= _mm512_cmp_ps_mask(vabs(vload(x + u * VW)), vsplat(lim), _CMP_NLE_UQ);
     return out == 0;
 #else
     __m256 out = _mm256_setzero_ps();
-    ARLIF_LANES out = _mm256_or_ps(out, _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), vload(x + u * VW)),
-                                                      vsplat(lim), _CMP_NLE_UQ));
+    ARLIF_LANES out = _mm256_or_ps(out, _mm256_cmp_ps(vabs(vload(x + u * VW)), vsplat(lim), _CMP_NLE_UQ));
     return _mm256_movemask_ps(out) == 0;
 #endif
 }

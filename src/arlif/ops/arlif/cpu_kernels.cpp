@@ -79,11 +79,10 @@ inline float x_terms_near_limit(bool carry, float c) { return carry ? std::min(2
 // vector, and the sigmoid runs only when a lane needs it
 inline vf vfar_sigmoid(vf z, vf g) {
 #if defined(__AVX512F__)
-    const __mmask16 far = _mm512_cmp_ps_mask(_mm512_abs_ps(z), vsplat(20.0f), _CMP_GT_OQ);
+    const __mmask16 far = _mm512_cmp_ps_mask(vabs(z), vsplat(20.0f), _CMP_GT_OQ);
     return far ? _mm512_mask_blend_ps(far, g, vsigmoid(z)) : g;
 #else
-    // |z| by clearing the sign bit (vsplat(-0.0f) would be +0.0: 0 + -0 = +0)
-    const __m256 far = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), z), vsplat(20.0f), _CMP_GT_OQ);
+    const __m256 far = _mm256_cmp_ps(vabs(z), vsplat(20.0f), _CMP_GT_OQ);
     return _mm256_movemask_ps(far) ? _mm256_blendv_ps(g, vsigmoid(z), far) : g;
 #endif
 }
