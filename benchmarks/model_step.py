@@ -59,9 +59,10 @@ def neuron_layer_inputs(model, x, y) -> list[tuple[BaseNeuron, torch.Size]]:
     return seen
 
 
-def time_neuron_layers(setups: dict, rounds: int, warmup: int) -> dict[str, list[float]]:
-    """Per round and neuron: the summed forward + backward time of all its network's neuron layers, each
-    layer alone on a fixed random input of its step shape (same inputs for every neuron), in turn."""
+def time_neuron_layers(setups: dict, rounds: int, warmup: int) -> tuple[int, dict[str, list[float]]]:
+    """The number of neuron layers, and per round and neuron the summed forward + backward time of all its
+    network's neuron layers, each layer alone on a fixed random input of its step shape (same inputs for
+    every neuron), in turn."""
     layers = {n: neuron_layer_inputs(*setup) for n, setup in setups.items()}
     shapes = [tuple(shape) for _, shape in next(iter(layers.values()))]
     if any([tuple(s) for _, s in ls] != shapes for ls in layers.values()):
@@ -83,7 +84,7 @@ def time_neuron_layers(setups: dict, rounds: int, warmup: int) -> dict[str, list
                 mod.reset()
             if r >= warmup:
                 totals[n].append(total)
-    return totals
+    return len(shapes), totals
 
 
 def main() -> None:
@@ -134,20 +135,17 @@ def main() -> None:
         print(f"{n:12} {row['step_ms']:10.1f} {row['min_ms']:8.1f} "
               f"{row['ratio_median']:>12.3f} [{lo:.3f}, {hi:.3f}]")  # fmt: skip
     if args.neuron_layers:
-        totals = time_neuron_layers(setups, args.neuron_layers, warmup=2)
+        nlayers, totals = time_neuron_layers(setups, args.neuron_layers, warmup=2)
         base_step = statistics.median(first)
-        nlayers = len(neuron_layer_inputs(*setups[neurons[0]]))
         print(
             f"the {nlayers} neuron layers alone, forward + backward summed per round "
             f"({args.neuron_layers} rounds); estimated step ratio = 1 + difference / {neurons[0]}'s step"
         )
         print(f"{'neuron':12} {'median ms':>10} {'difference ms':>14} {'estimated ratio':>16}")
         for n, row in zip(neurons, rows):
-            diffs = sorted(a - b for a, b in zip(totals[n], totals[neurons[0]]))
-            diff = statistics.median(diffs)
-            q = statistics.quantiles(diffs, n=4, method="inclusive") if len(diffs) > 1 else [diff, diff, diff]
+            diff, q1, q3 = bench.median_quartiles([a - b for a, b in zip(totals[n], totals[neurons[0]])])
             row.update(layers_ms=1e3 * statistics.median(totals[n]), layers_diff_ms=1e3 * diff,
-                       layers_diff_quartiles_ms=[1e3 * q[0], 1e3 * q[2]],
+                       layers_diff_quartiles_ms=[1e3 * q1, 1e3 * q3],
                        estimated_ratio=1 + diff / base_step,
                        layers_ms_all=[round(1e3 * t, 2) for t in totals[n]])  # fmt: skip
             print(f"{n:12} {row['layers_ms']:10.1f} {1e3 * diff:14.1f} {row['estimated_ratio']:16.3f}")

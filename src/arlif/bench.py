@@ -97,6 +97,14 @@ class Result:
     times_ms: list | None = None  # every timed run, in round order (run i of every row is in round i)
 
 
+def median_quartiles(values: list[float]) -> tuple[float, float, float]:
+    """Median, first and third quartile (inclusive method; one value is all three)."""
+    if len(values) == 1:
+        return values[0], values[0], values[0]
+    q1, med, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return med, q1, q3
+
+
 def paired_ratio(num: list[float], den: list[float]) -> tuple[float, float, float]:
     """``num[i] / den[i]`` over the rounds of one interleaved run: median, first and third quartile. On a
     machine whose speed drifts (a shared VM moved ±25% within seconds here) the ratio of two rows taken in the
@@ -104,9 +112,7 @@ def paired_ratio(num: list[float], den: list[float]) -> tuple[float, float, floa
     drift."""
     if len(num) != len(den) or not num:
         raise ValueError(f"paired_ratio needs two equally long, non-empty series (got {len(num)} and {len(den)})")
-    q = statistics.quantiles([a / b for a, b in zip(num, den)], n=4, method="inclusive") if len(num) > 1 else None
-    med = statistics.median(a / b for a, b in zip(num, den))
-    return (med, q[0], q[2]) if q else (med, med, med)
+    return median_quartiles([a / b for a, b in zip(num, den)])
 
 
 def default_neurons() -> list[str]:
