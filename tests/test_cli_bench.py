@@ -307,8 +307,9 @@ def test_paired_ratio_takes_the_ratio_within_each_round():
 
 
 def test_paired_ratio_script_reads_a_bench_json(tmp_path):
-    """benchmarks/paired_ratio.py prints the per-round ratio of two rows of a bench JSON and names the rows
-    a file has when asked for one it lacks."""
+    """benchmarks/paired_ratio.py prints the per-round ratio of two rows of a bench JSON, names the rows a
+    file has when asked for one it lacks, and says what is wrong with an odd row count or a file without
+    per-round times."""
     import subprocess
     import sys
     from pathlib import Path
@@ -325,3 +326,10 @@ def test_paired_ratio_script_reads_a_bench_json(tmp_path):
     assert "arlif/cpu / lif_soft/cpu: 3.000 (quartiles 2.500, 3.000; 3 rounds)" in ok.stdout
     bad = subprocess.run([*script, "arlif/triton", "lif_soft/cpu"], capture_output=True, text=True, env=env)
     assert bad.returncode == 2 and "no row arlif/triton" in bad.stderr and "arlif/cpu, lif_soft/cpu" in bad.stderr
+    odd = subprocess.run([*script, "arlif/cpu"], capture_output=True, text=True, env=env)
+    assert odd.returncode == 2 and "give the rows in pairs" in odd.stderr
+    old = tmp_path / "old.json"  # written before the bench kept its per-round times
+    old.write_text(json.dumps({"results": [{k: v for k, v in r.items() if k != "times_ms"} for r in rows]}))
+    stale = subprocess.run([*script[:-1], str(old), "arlif/cpu", "lif_soft/cpu"], capture_output=True, text=True,
+                           env=env)  # fmt: skip
+    assert stale.returncode == 2 and "no per-round times" in stale.stderr and "run the bench again" in stale.stderr
