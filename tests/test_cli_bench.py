@@ -333,3 +333,14 @@ def test_paired_ratio_script_reads_a_bench_json(tmp_path):
     stale = subprocess.run([*script[:-1], str(old), "arlif/cpu", "lif_soft/cpu"], capture_output=True, text=True,
                            env=env)  # fmt: skip
     assert stale.returncode == 2 and "no per-round times" in stale.stderr and "run the bench again" in stale.stderr
+
+
+def test_header_names_the_streaming_threshold():
+    from arlif import bench
+
+    env = dict(heap="system", torch="2.x", threads=2, cpu=bench.cpu_info(), kernel_target="-march=x")
+    assert bench.header([], {**env, "streaming_threshold": 24 * 2**20})[-1].endswith(
+        "; outputs streamed past the cache in calls over 24.0 MiB"
+    )
+    assert bench.header([], {**env, "streaming_threshold": 2**63 - 1})[-1].endswith("never streamed past the cache")
+    assert bench.header([], {**env, "streaming_threshold": None})[-1] == "CPU kernels built for -march=x"

@@ -8,6 +8,7 @@ errors for unavailable backends.
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 import zlib
@@ -548,3 +549,61 @@ def test_triton_warps_knob_is_checked(monkeypatch):
         monkeypatch.setenv("ARLIF_TRITON_NUM_WARPS", bad)
         with pytest.raises(ValueError, match="ARLIF_TRITON_NUM_WARPS must be 1, 2, 4, 8 or 16"):
             triton_common._num_warps()
+
+
+# ---- streaming (non-temporal) stores of the CPU kernels' outputs ------------------------------------------
+@pytest.mark.cpu_kernels
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_streaming_stores_change_no_value(name, dtype):
+    """Outputs written around the cache (threshold 0: every call) must be the same bits as through it: rows
+    that start inside a cache line (301 neurons), a last block shorter than the others, two threads, and the
+    state sequences and their gradients (store_state)."""
+    mod = VARIANTS[name](surrogate="sigmoid", backend="cpu", store_state=True).to(dtype)
+    chunks = _inputs([301], 5, dtype, seed=21, chunks=2)
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        cpu_build.set_streaming_threshold(2**62)
+        plain = _run(copy.deepcopy(mod), chunks, dtype)
+        cpu_build.set_streaming_threshold(0)
+        streamed = _run(copy.deepcopy(mod), chunks, dtype)
+    finally:
+        cpu_build.set_streaming_threshold(None)
+        torch.set_num_threads(old)
+    for a, b in zip(plain[0] + plain[1], streamed[0] + streamed[1]):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert torch.equal(a, b)
+
+
+@pytest.mark.cpu_kernels
+def test_streaming_threshold_default_and_override():
+    cpu_build.set_streaming_threshold(12345)
+    assert cpu_build.streaming_threshold() == 12345
+    cpu_build.set_streaming_threshold(None)
+    assert cpu_build.streaming_threshold() == cpu_build.default_streaming_threshold()
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="size in bytes"):
+            cpu_build.set_streaming_threshold(bad)
+
+
+def test_last_level_cache_is_the_largest_data_cache_in_sysfs(tmp_path):
+    for i, (kind, size) in enumerate(
+        [("Data", "48K"), ("Instruction", "64M"), ("Unified", "1024K"), ("Unified", "32M")]
+    ):
+        (tmp_path / f"index{i}").mkdir()
+        (tmp_path / f"index{i}" / "type").write_text(kind + "\n")
+        (tmp_path / f"index{i}" / "size").write_text(size + "\n")
+    assert cpu_build.last_level_cache_bytes(tmp_path) == 32 * 2**20
+    assert cpu_build.last_level_cache_bytes(tmp_path / "absent") is None
+
+
+def test_streaming_stores_environment_variable(monkeypatch):
+    cases = {"always": 0, "never": 2**63 - 1, "25165824": 25165824, " Auto ": cpu_build.default_streaming_threshold()}
+    for value, want in cases.items():
+        monkeypatch.setenv(cpu_build.STREAMING_ENV, value)
+        assert cpu_build._env_streaming_threshold() == want
+    monkeypatch.setenv(cpu_build.STREAMING_ENV, "sometimes")
+    with pytest.raises(BackendUnavailableError, match="ARLIF_STREAMING_STORES='sometimes'.*auto, always, never"):
+        cpu_build._env_streaming_threshold()

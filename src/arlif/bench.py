@@ -439,6 +439,10 @@ def environment(device="cpu") -> dict:
         from .ops import cpu_build
 
         env["kernel_target"] = cpu_build.build_target()
+        try:
+            env["streaming_threshold"] = cpu_build.streaming_threshold()
+        except backends.BackendUnavailableError:  # no kernels to run: nothing to report
+            env["streaming_threshold"] = None
     try:
         import triton
 
@@ -461,8 +465,17 @@ def header(results: list[Result], env: dict) -> list[str]:
     lines.append(f"torch {env['torch']}, {env['threads']} CPU threads{heap}{flags}")
     lines.append(cpu_line(env["cpu"]))
     if env.get("kernel_target"):
-        lines.append(f"CPU kernels built for {env['kernel_target']}")
+        lines.append(f"CPU kernels built for {env['kernel_target']}{_streaming(env.get('streaming_threshold'))}")
     return lines
+
+
+def _streaming(threshold: int | None) -> str:
+    """The header's words for the CPU kernels' streaming-store threshold (cpu_build.streaming_threshold)."""
+    if threshold is None:
+        return ""
+    if threshold >= 2**62:
+        return "; outputs never streamed past the cache"
+    return f"; outputs streamed past the cache in calls over {threshold / 2**20:.1f} MiB"
 
 
 def _faults(r: Result, none: str) -> str:

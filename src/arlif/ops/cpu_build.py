@@ -10,7 +10,8 @@ CI run); this file builds in seconds.
 The library is cached under ``$ARLIF_CACHE_DIR`` (default ``~/.cache/arlif/kernels``), keyed by a hash of
 the source, the compiler, its flags and the CPU's instruction-set flags (``-march=native``), so a cache
 shared between different machines never loads code built for another CPU. Set ``ARLIF_CXX`` to choose
-the compiler and ``ARLIF_CXXFLAGS`` to add flags.
+the compiler and ``ARLIF_CXXFLAGS`` to add flags, and ``ARLIF_STREAMING_STORES`` for when outputs bypass
+the cache (:func:`streaming_threshold`).
 """
 
 from __future__ import annotations
@@ -170,7 +171,74 @@ def _build() -> ctypes.CDLL:
     lib = ctypes.CDLL(str(target))
     if lib.arlif_kernels_abi_version() != ABI_VERSION:
         raise BackendUnavailableError(f"stale kernel library {target}; delete it and retry")
+    lib.arlif_streaming_threshold.restype = ctypes.c_int64
+    lib.arlif_set_streaming_threshold.argtypes = [ctypes.c_int64]
+    lib.arlif_set_streaming_threshold(_env_streaming_threshold())
     return lib
+
+
+STREAMING_ENV = "ARLIF_STREAMING_STORES"
+_NEVER = 2**63 - 1
+
+
+def last_level_cache_bytes(root: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> int | None:
+    """Size of the largest cache of CPU 0 as Linux's sysfs reports it, or ``None`` where it does not. Read from
+    sysfs rather than ``os.sysconf``: glibc's ``SC_LEVEL3_CACHE_SIZE`` can report the whole package's L3 (384
+    MiB on a 2-vCPU AMD EPYC VM whose sysfs and ``lscpu`` say 32 MiB)."""
+    sizes = []
+    for index in root.glob("index*"):
+        try:
+            if (index / "type").read_text().strip() == "Instruction":
+                continue
+            text = (index / "size").read_text().strip().upper()
+        except OSError:
+            continue
+        scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
+        try:
+            sizes.append(int(text.rstrip("KMG")) * scale)
+        except ValueError:
+            continue
+    return max(sizes) if sizes else None
+
+
+def default_streaming_threshold() -> int:
+    """3/4 of :func:`last_level_cache_bytes` (a call that moves more cannot keep its data in cache anyway; the
+    same criterion as glibc's memcpy, as a fraction of the cache), or never where the size is unknown."""
+    llc = last_level_cache_bytes()
+    return llc // 4 * 3 if llc else _NEVER
+
+
+def _env_streaming_threshold() -> int:
+    """``$ARLIF_STREAMING_STORES`` as a threshold in bytes: ``auto`` (or unset) for
+    :func:`default_streaming_threshold`, ``always`` (0), ``never``, or a size in bytes."""
+    raw = os.environ.get(STREAMING_ENV, "auto")
+    value = raw.strip().lower()
+    if value in ("", "auto"):
+        return default_streaming_threshold()
+    if value in ("always", "never"):
+        return 0 if value == "always" else _NEVER
+    if value.isdigit():
+        return int(value)
+    raise BackendUnavailableError(
+        f"{STREAMING_ENV}={raw!r} is not understood: use auto, always, never or a size in bytes (e.g. 25165824)"
+    )
+
+
+def streaming_threshold() -> int:
+    """The size in bytes above which a kernel call writes its outputs with non-temporal stores, which go around
+    the cache (a call's size: all its ``[T, N]`` inputs and outputs together). By default
+    :func:`default_streaming_threshold`; ``$ARLIF_STREAMING_STORES``
+    (``auto``, ``always``, ``never`` or bytes) or :func:`set_streaming_threshold` change it. The stores change
+    no value, only whether the outputs pass through the cache (``docs/backends.md#fused-kernels``)."""
+    return int(load().arlif_streaming_threshold())
+
+
+def set_streaming_threshold(nbytes: int | None) -> None:
+    """Write outputs with non-temporal stores in calls larger than ``nbytes`` (0: always; ``None``: back to
+    :func:`default_streaming_threshold`)."""
+    if nbytes is not None and (isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 0):
+        raise ValueError(f"the threshold is a size in bytes >= 0 (or None for the default), not {nbytes!r}")
+    load().arlif_set_streaming_threshold(default_streaming_threshold() if nbytes is None else nbytes)
 
 
 def load() -> ctypes.CDLL:

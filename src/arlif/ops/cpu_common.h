@@ -30,6 +30,9 @@
 #if defined(__GNUC__) && (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)))
 #include <immintrin.h>
 #endif
+#if defined(__GNUC__) && defined(__SSE2__)
+#include <immintrin.h>  // the non-temporal stores of stream_row (SSE2 is part of every x86-64 target)
+#endif
 
 #ifndef ARLIF_BLOCK
 #error "build with -DARLIF_BLOCK=<n> (arlif/ops/cpu_build.py passes it)"
@@ -251,6 +254,64 @@ void parallel_blocks(int64_t nblocks, int nthreads, Fn fn) {
     }
     fn(0, std::min(nblocks, per));
     for (auto& th : pool) th.join();
+#endif
+}
+
+// ---- Streaming (non-temporal) stores of outputs --------------------------------------------------------
+// A normal store to a line that is not in cache first reads the line from memory (write-allocate), so writing
+// a fresh output costs a read and a write of it. Non-temporal stores write whole lines straight to memory: a
+// third less traffic for a kernel that reads x and writes spikes. They also leave the output out of the cache,
+// which costs a consumer that would have found it there; so a call uses them only where its [T, N] arrays
+// together are larger than arlif_streaming_threshold() bytes (cpu_abi.cpp): by default 3/4 of the last-level
+// cache (arlif/ops/cpu_build.py sets it when it loads the library), where they could not stay in cache anyway.
+// Only the kind of store changes, never a value.
+extern "C" int64_t arlif_streaming_threshold();
+
+// Whether a call whose [T, N] arrays (inputs and outputs) together hold `bytes` writes them around the cache.
+inline bool stream_outputs(int64_t bytes) { return bytes > arlif_streaming_threshold(); }
+
+// dst[0, n) = src[0, n): with non-temporal stores for the whole 64-byte lines of dst where the target has
+// them (x86-64), plain stores for the partial lines at either end (a row of a block need not start on a line).
+template <typename F>
+inline void stream_row(F* __restrict__ dst, const F* __restrict__ src, int64_t n) {
+#if defined(__GNUC__) && defined(__SSE2__)
+    constexpr int64_t line = 64 / sizeof(F);
+    int64_t i = 0;
+    for (; i < n && (reinterpret_cast<uintptr_t>(dst + i) & 63); ++i) dst[i] = src[i];
+    for (; i + line <= n; i += line) {
+#if defined(__AVX512F__)
+        _mm512_stream_si512(reinterpret_cast<__m512i*>(dst + i), _mm512_loadu_si512(src + i));
+#elif defined(__AVX__)
+        auto* d = reinterpret_cast<__m256i*>(dst + i);
+        const auto* q = reinterpret_cast<const __m256i*>(src + i);
+        _mm256_stream_si256(d, _mm256_loadu_si256(q));
+        _mm256_stream_si256(d + 1, _mm256_loadu_si256(q + 1));
+#else
+        auto* d = reinterpret_cast<__m128i*>(dst + i);
+        const auto* q = reinterpret_cast<const __m128i*>(src + i);
+        for (int k = 0; k < 4; ++k) _mm_stream_si128(d + k, _mm_loadu_si128(q + k));
+#endif
+    }
+    for (; i < n; ++i) dst[i] = src[i];
+#else
+    std::memcpy(dst, src, n * sizeof(F));  // no non-temporal stores for GCC to emit here (e.g. aarch64)
+#endif
+}
+
+// A block's row of an output from the block's buffer: streamed around the cache, or copied.
+template <typename F>
+inline void put_row(F* dst, const F* src, int64_t n, bool around) {
+    if (around) stream_row(dst, src, n);
+    else std::memcpy(dst, src, n * sizeof(F));
+}
+
+// Non-temporal stores are weakly ordered: each thread that made them fences before its part of a kernel ends,
+// so that they are visible to whoever reads the outputs after the kernel returns.
+inline void end_streaming(bool around) {
+#if defined(__GNUC__) && defined(__SSE2__)
+    if (around) _mm_sfence();
+#else
+    (void)around;
 #endif
 }
 

@@ -309,7 +309,8 @@ void arlif_fwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
     F* TX = scratch.data();  // tanh(x)
     F* SX = TX + S;          // σ(x)
     F* G = SX + S;           // σ(c·x)
-    F v[BLOCK], m[BLOCK];
+    F v[BLOCK], m[BLOCK], sb[BLOCK];
+    const bool around = stream_outputs(T * N * int64_t(sizeof(F)) * (2 + !!A.vseq + (AR && A.mseq)));
     for (int64_t b = b0; b < b1; ++b) {
         const int64_t i0 = b * BLOCK, n = block_len(b, N);
         load_state(A.v0, i0, n, v);
@@ -320,11 +321,11 @@ void arlif_fwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
             if (TA || AR) arlif_x_terms<F, TA, AR, CARRY>(A.x + c0 * N + i0, c1 - c0, N, n, c, TX, SX, G);
             for (int64_t t = c0; t < c1; ++t) {
                 prefetch_next<F, 1>({A.x}, t, N, b, b1, 0);
-                prefetch_next<F, 3>({A.spikes, A.vseq, A.mseq}, t, N, b, b1, 1);
+                if (!around) prefetch_next<F, 3>({A.spikes, A.vseq, A.mseq}, t, N, b, b1, 1);
                 const F* __restrict__ xt = A.x + t * N + i0;
                 const F *__restrict__ tx_ = TX + (t - c0) * BLOCK, *__restrict__ sx_ = SX + (t - c0) * BLOCK,
                         *__restrict__ g_ = G + (t - c0) * BLOCK;
-                F* __restrict__ st = A.spikes + t * N + i0;
+                F* __restrict__ st = around ? sb : A.spikes + t * N + i0;
                 int64_t i = 0;
 #ifdef ARLIF_HAVE_VECTORS
                 if constexpr (std::is_same<F, float>::value) {
@@ -346,14 +347,16 @@ void arlif_fwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
                                                  sm);
                     st[i] = spk ? F(1) : F(0);
                 }
-                if (A.vseq) std::memcpy(A.vseq + t * N + i0, v, n * sizeof(F));
-                if (AR && A.mseq) std::memcpy(A.mseq + t * N + i0, m, n * sizeof(F));
+                if (around) stream_row(A.spikes + t * N + i0, sb, n);
+                if (A.vseq) put_row(A.vseq + t * N + i0, v, n, around);
+                if (AR && A.mseq) put_row(A.mseq + t * N + i0, m, n, around);
             }
           }
         });
         std::memcpy(A.vT + i0, v, n * sizeof(F));
         if (AR) store_state(A.mT, i0, n, m);
     }
+    end_streaming(around);
 }
 
 template <typename F, bool TA, bool AR, bool CARRY>
@@ -369,7 +372,8 @@ void arlif_bwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
     F* G = SX + S;          // σ(c·x)
     F* MP = G + S;          // m_{t-1}
     F* SM = MP + S;         // σ(m_t)
-    F v[BLOCK], m[BLOCK], gv[BLOCK], gm[BLOCK], sg[BLOCK], acc_a[BLOCK], acc_c[BLOCK];
+    F v[BLOCK], m[BLOCK], gv[BLOCK], gm[BLOCK], sg[BLOCK], acc_a[BLOCK], acc_c[BLOCK], gb[BLOCK];
+    const bool around = stream_outputs(T * N * int64_t(sizeof(F)) * (3 + !!A.gvseq + (AR && A.gmseq)));
     for (int64_t b = b0; b < b1; ++b) {
         const int64_t i0 = b * BLOCK, n = block_len(b, N);
         load_state(A.v0, i0, n, v);
@@ -417,7 +421,7 @@ void arlif_bwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
         std::fill(acc_a, acc_a + n, F(0));
         std::fill(acc_c, acc_c + n, F(0));
         for (int64_t t = T - 1; t >= 0; --t) {
-            prefetch_next<F, 1>({A.gx}, t, N, b, b1, 1);
+            if (!around) prefetch_next<F, 1>({A.gx}, t, N, b, b1, 1);
             const int64_t off = t * N + i0;
             if (A.gvseq)
                 #pragma GCC ivdep
@@ -431,7 +435,7 @@ void arlif_bwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
             surrogate_grad<F>(A.kind, A.width, u_, sg, n);
             const F* __restrict__ xt = A.x + off;
             const F* __restrict__ gst = A.gs + off;
-            F* __restrict__ gxt = A.gx + off;
+            F* __restrict__ gxt = around ? gb : A.gx + off;
             int64_t i0v = 0;
 #ifdef ARLIF_HAVE_VECTORS
             if constexpr (std::is_same<F, float>::value) {
@@ -484,12 +488,14 @@ void arlif_bwd_blocks(const ArlifArgs<F>& A, int64_t b0, int64_t b1) {
                 gv[i] = decay * gh;
                 gxt[i] = gx;
             }
+            if (around) stream_row(A.gx + off, gb, n);
         }
         store_state(A.gv0, i0, n, gv);
         store_state(A.gm0, i0, n, gm);
         if (A.part_a) A.part_a[b] = block_sum(acc_a, n);
         if (A.part_c) A.part_c[b] = block_sum(acc_c, n);
     }
+    end_streaming(around);
 }
 
 template <typename F, bool FWD>

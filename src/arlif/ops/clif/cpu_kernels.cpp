@@ -39,28 +39,31 @@ template <typename F>
 void clif_fwd_blocks(const ClifArgs<F>& A, int64_t b0, int64_t b1) {
     const int64_t N = A.N;
     const F kc = A.kc, tau = A.tau, vth = A.vth;
-    F v[BLOCK], m[BLOCK];
+    F v[BLOCK], m[BLOCK], sb[BLOCK];
+    const bool around = stream_outputs(A.T * N * int64_t(sizeof(F)) * (2 + !!A.vseq + !!A.mseq));
     for (int64_t b = b0; b < b1; ++b) {
         const int64_t i0 = b * BLOCK, n = block_len(b, N);
         load_state(A.v0, i0, n, v);
         load_state(A.m0, i0, n, m);
         for (int64_t t = 0; t < A.T; ++t) {
             prefetch_next<F, 1>({A.x}, t, N, b, b1, 0);
-            prefetch_next<F, 3>({A.spikes, A.vseq, A.mseq}, t, N, b, b1, 1);
+            if (!around) prefetch_next<F, 3>({A.spikes, A.vseq, A.mseq}, t, N, b, b1, 1);
             const F* __restrict__ xt = A.x + t * N + i0;
-            F* __restrict__ st = A.spikes + t * N + i0;
+            F* __restrict__ st = around ? sb : A.spikes + t * N + i0;
             #pragma GCC ivdep
             for (int64_t i = 0; i < n; ++i) {
                 F u, q, sm;
                 clif_step(v[i], m[i], xt[i], kc, tau, vth, u, q, sm);
                 st[i] = u >= F(0) ? F(1) : F(0);
             }
-            if (A.vseq) std::memcpy(A.vseq + t * N + i0, v, n * sizeof(F));
-            if (A.mseq) std::memcpy(A.mseq + t * N + i0, m, n * sizeof(F));
+            if (around) stream_row(A.spikes + t * N + i0, sb, n);
+            if (A.vseq) put_row(A.vseq + t * N + i0, v, n, around);
+            if (A.mseq) put_row(A.mseq + t * N + i0, m, n, around);
         }
         std::memcpy(A.vT + i0, v, n * sizeof(F));
         std::memcpy(A.mT + i0, m, n * sizeof(F));
     }
+    end_streaming(around);
 }
 
 template <typename F>
@@ -73,7 +76,8 @@ void clif_bwd_blocks(const ClifArgs<F>& A, int64_t b0, int64_t b1) {
     F* Q = U + S;           // σ(H/τ)
     F* MP = Q + S;          // m_{t-1}
     F* SM = MP + S;         // σ(m_t)
-    F v[BLOCK], m[BLOCK], gv[BLOCK], gm[BLOCK], sg[BLOCK];
+    F v[BLOCK], m[BLOCK], gv[BLOCK], gm[BLOCK], sg[BLOCK], gb[BLOCK];
+    const bool around = stream_outputs(T * N * int64_t(sizeof(F)) * (3 + !!A.gvseq + !!A.gmseq));
     for (int64_t b = b0; b < b1; ++b) {
         const int64_t i0 = b * BLOCK, n = block_len(b, N);
         load_state(A.v0, i0, n, v);
@@ -92,7 +96,7 @@ void clif_bwd_blocks(const ClifArgs<F>& A, int64_t b0, int64_t b1) {
         load_state(A.gvT, i0, n, gv);
         load_state(A.gmT, i0, n, gm);
         for (int64_t t = T - 1; t >= 0; --t) {
-            prefetch_next<F, 1>({A.gx}, t, N, b, b1, 1);
+            if (!around) prefetch_next<F, 1>({A.gx}, t, N, b, b1, 1);
             const int64_t off = t * N + i0;
             if (A.gvseq)
                 #pragma GCC ivdep
@@ -104,7 +108,7 @@ void clif_bwd_blocks(const ClifArgs<F>& A, int64_t b0, int64_t b1) {
                     *__restrict__ mp_ = MP + t * BLOCK, *__restrict__ sm_ = SM + t * BLOCK;
             surrogate_grad<F>(A.kind, A.width, u_, sg, n);
             const F* __restrict__ gst = A.gs + off;
-            F* __restrict__ gxt = A.gx + off;
+            F* __restrict__ gxt = around ? gb : A.gx + off;
             #pragma GCC ivdep
             for (int64_t i = 0; i < n; ++i) {
                 const F s = u_[i] >= F(0) ? F(1) : F(0);
@@ -116,10 +120,12 @@ void clif_bwd_blocks(const ClifArgs<F>& A, int64_t b0, int64_t b1) {
                 gv[i] = kc * gh;
                 gxt[i] = gh;
             }
+            if (around) stream_row(A.gx + off, gb, n);
         }
         store_state(A.gv0, i0, n, gv);
         store_state(A.gm0, i0, n, gm);
     }
+    end_streaming(around);
 }
 
 }  // namespace

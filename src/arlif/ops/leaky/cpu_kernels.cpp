@@ -1,8 +1,8 @@
 // Fused multi-step LIF (soft/hard reset) and PLIF kernels (docs/neurons.md#lif, #plif): one pass over time
 // forward, and a backward that recomputes the forward of a small block of neurons into a cache-resident
 // scratch buffer, then runs BPTT over that block in reverse. LIF is bound by memory, not arithmetic: its loops
-// are left to the auto-vectoriser, and prefetching the next block is what matters. Shared layout, math and
-// threading: ../cpu_common.h.
+// are left to the auto-vectoriser; prefetching the next block, and streaming stores for outputs too large for
+// the cache, are what matter. Shared layout, math, threading and stores: ../cpu_common.h.
 
 #include "../cpu_common.h"
 
@@ -28,15 +28,16 @@ template <typename F, bool HARD>
 void leaky_fwd_blocks(const LeakyArgs<F>& A, int64_t b0, int64_t b1) {
     const int64_t N = A.N;
     const F k = A.k, vth = A.vth;
-    F v[BLOCK];
+    F v[BLOCK], sb[BLOCK];
+    const bool around = stream_outputs(A.T * N * int64_t(sizeof(F)) * (A.vseq ? 3 : 2));
     for (int64_t b = b0; b < b1; ++b) {
         const int64_t i0 = b * BLOCK, n = block_len(b, N);
         load_state(A.v0, i0, n, v);
         for (int64_t t = 0; t < A.T; ++t) {
             prefetch_next<F, 1>({A.x}, t, N, b, b1, 0);
-            prefetch_next<F, 2>({A.spikes, A.vseq}, t, N, b, b1, 1);
+            if (!around) prefetch_next<F, 2>({A.spikes, A.vseq}, t, N, b, b1, 1);
             const F* __restrict__ xt = A.x + t * N + i0;
-            F* __restrict__ st = A.spikes + t * N + i0;
+            F* __restrict__ st = around ? sb : A.spikes + t * N + i0;
             #pragma GCC ivdep
             for (int64_t i = 0; i < n; ++i) {
                 const F h = k * v[i] + xt[i];
@@ -44,10 +45,12 @@ void leaky_fwd_blocks(const LeakyArgs<F>& A, int64_t b0, int64_t b1) {
                 v[i] = HARD ? h * (F(1) - s) : h - s * vth;
                 st[i] = s;
             }
-            if (A.vseq) std::memcpy(A.vseq + t * N + i0, v, n * sizeof(F));
+            if (around) stream_row(A.spikes + t * N + i0, sb, n);
+            if (A.vseq) put_row(A.vseq + t * N + i0, v, n, around);
         }
         std::memcpy(A.vT + i0, v, n * sizeof(F));
     }
+    end_streaming(around);
 }
 
 template <typename F, bool HARD>
@@ -58,7 +61,8 @@ void leaky_bwd_blocks(const LeakyArgs<F>& A, int64_t b0, int64_t b1) {
     std::vector<F> scratch(2 * S);
     F* U = scratch.data();  // u = H - V_th
     F* VP = U + S;          // V_{t-1}
-    F v[BLOCK], gv[BLOCK], sg[BLOCK], acc[BLOCK];
+    F v[BLOCK], gv[BLOCK], sg[BLOCK], acc[BLOCK], gb[BLOCK];
+    const bool around = stream_outputs(T * N * int64_t(sizeof(F)) * (A.gvseq ? 4 : 3));
     for (int64_t b = b0; b < b1; ++b) {
         const int64_t i0 = b * BLOCK, n = block_len(b, N);
         load_state(A.v0, i0, n, v);
@@ -79,7 +83,7 @@ void leaky_bwd_blocks(const LeakyArgs<F>& A, int64_t b0, int64_t b1) {
         load_state(A.gvT, i0, n, gv);
         std::fill(acc, acc + n, F(0));
         for (int64_t t = T - 1; t >= 0; --t) {
-            prefetch_next<F, 1>({A.gx}, t, N, b, b1, 1);
+            if (!around) prefetch_next<F, 1>({A.gx}, t, N, b, b1, 1);
             const int64_t off = t * N + i0;
             if (A.gvseq)
                 #pragma GCC ivdep
@@ -88,7 +92,7 @@ void leaky_bwd_blocks(const LeakyArgs<F>& A, int64_t b0, int64_t b1) {
             surrogate_grad<F>(A.kind, A.width, u_, sg, n);
             const F* __restrict__ gst = A.gs + off;
             const F* __restrict__ xt = A.x + off;
-            F* __restrict__ gxt = A.gx + off;
+            F* __restrict__ gxt = around ? gb : A.gx + off;
             #pragma GCC ivdep
             for (int64_t i = 0; i < n; ++i) {
                 const F s = u_[i] >= F(0) ? F(1) : F(0);
@@ -104,10 +108,12 @@ void leaky_bwd_blocks(const LeakyArgs<F>& A, int64_t b0, int64_t b1) {
                 gv[i] = k * gh;
                 gxt[i] = gh;
             }
+            if (around) stream_row(A.gx + off, gb, n);
         }
         store_state(A.gv0, i0, n, gv);
         if (A.part_k) A.part_k[b] = block_sum(acc, n);
     }
+    end_streaming(around);
 }
 
 }  // namespace
