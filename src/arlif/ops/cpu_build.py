@@ -229,7 +229,7 @@ def streaming_threshold() -> int:
     the cache (a call's size: all its ``[T, N]`` inputs and outputs together). By default
     :func:`default_streaming_threshold`; ``$ARLIF_STREAMING_STORES``
     (``auto``, ``always``, ``never`` or bytes) or :func:`set_streaming_threshold` change it. The stores change
-    no value, only whether the outputs pass through the cache (``docs/backends.md#fused-kernels``)."""
+    no value, only whether the outputs pass through the cache (``docs/backends.md#cpu-kernels``)."""
     return int(load().arlif_streaming_threshold())
 
 
