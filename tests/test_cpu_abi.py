@@ -80,9 +80,13 @@ def test_a_disagreement_is_reported():
     assert mismatches(source, missing) == ["leaky_bwd: in the C++ but not in the table"]
 
 
-def test_only_the_abi_version_is_exported_outside_the_families():
+def test_only_the_abi_version_and_streaming_threshold_are_exported_outside_the_families():
     abi = cpu_build.ABI_SOURCE.read_text()
-    assert cpp_entry_points(abi) == {"arlif_kernels_abi_version": ("int", [], False)}
+    assert cpp_entry_points(abi) == {
+        "arlif_kernels_abi_version": ("int", [], False),
+        "arlif_streaming_threshold": ("int64_t", [], False),
+        "arlif_set_streaming_threshold": ("void", [I64], False),
+    }
     assert cpu_build.SOURCES == [
         cpu_build.ABI_SOURCE,
         *(cpu_build.HEADER.parent / f / "cpu_kernels.cpp" for f in _families()),
