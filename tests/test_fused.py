@@ -564,7 +564,7 @@ def test_streaming_stores_change_no_value(name, dtype):
     old = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        cpu_build.set_streaming_threshold(2**62)
+        cpu_build.set_streaming_threshold(cpu_build.NEVER)
         plain = _run(copy.deepcopy(mod), chunks, dtype)
         cpu_build.set_streaming_threshold(0)
         streamed = _run(copy.deepcopy(mod), chunks, dtype)

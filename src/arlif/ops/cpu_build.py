@@ -178,7 +178,7 @@ def _build() -> ctypes.CDLL:
 
 
 STREAMING_ENV = "ARLIF_STREAMING_STORES"
-_NEVER = 2**63 - 1
+NEVER = 2**63 - 1  # a streaming threshold no call reaches
 
 
 def last_level_cache_bytes(root: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> int | None:
@@ -205,7 +205,7 @@ def default_streaming_threshold() -> int:
     """3/4 of :func:`last_level_cache_bytes` (a call that moves more cannot keep its data in cache anyway; the
     same criterion as glibc's memcpy, as a fraction of the cache), or never where the size is unknown."""
     llc = last_level_cache_bytes()
-    return llc // 4 * 3 if llc else _NEVER
+    return llc // 4 * 3 if llc else NEVER
 
 
 def _env_streaming_threshold() -> int:
@@ -216,7 +216,7 @@ def _env_streaming_threshold() -> int:
     if value in ("", "auto"):
         return default_streaming_threshold()
     if value in ("always", "never"):
-        return 0 if value == "always" else _NEVER
+        return 0 if value == "always" else NEVER
     if value.isdigit():
         return int(value)
     raise BackendUnavailableError(

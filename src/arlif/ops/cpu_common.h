@@ -27,11 +27,10 @@
 #include <omp.h>
 #endif
 
-#if defined(__GNUC__) && (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)))
-#include <immintrin.h>
-#endif
+// x86 intrinsics: the explicit vectors (AVX2+FMA, AVX-512) and the non-temporal stores of stream_row (SSE2,
+// part of every x86-64 target)
 #if defined(__GNUC__) && defined(__SSE2__)
-#include <immintrin.h>  // the non-temporal stores of stream_row (SSE2 is part of every x86-64 target)
+#include <immintrin.h>
 #endif
 
 #ifndef ARLIF_BLOCK
