@@ -232,3 +232,55 @@ def test_marked_loops_are_vectorised(name, vector_reports):
         assert marked, f"no marked loops found in {src}"
         missed += [f"{tail}:{n}" for n in marked if n not in vectorised]
     assert not missed, f"loops left scalar by the {name} build: {missed}"
+
+
+# ---- the float exp of each build level: accuracy, and vector code equal to its scalar twin ------------------
+# The parity tests compare whole neuron runs with a tolerance that a wrong table entry or coefficient of the
+# exp (an error of 1e-5) passes; this harness measures Math<float>::exp_neg itself against double exp.
+EXP_HARNESS = r"""
+#include "cpu_common.h"
+#include <cstdio>
+int main() {
+    const long M = 2000000;
+    double worst = 0, sum = 0;
+    for (long i = 0; i <= M; ++i) {
+        const float x = static_cast<float>(-87.0 + 174.0 * i / M);
+        const double rel = std::fabs(Math<float>::exp_neg(x) / std::exp(-static_cast<double>(x)) - 1.0);
+        worst = std::max(worst, rel);
+        sum += rel;
+    }
+    long differ = 0, vectors = 0;
+#ifdef ARLIF_HAVE_VECTORS
+    for (long i = 0; i + VW <= M; i += VW, ++vectors) {
+        float xs[VW], got[VW];
+        for (int j = 0; j < VW; ++j) xs[j] = static_cast<float>(-87.0 + 174.0 * ((i + j) * 7919 % M) / M);
+        vf in[1] = {vload(xs)}, out[1];
+        vexp_neg<1>(in, out);
+        vstore(got, out[0]);
+        for (int j = 0; j < VW; ++j) differ += got[j] != Math<float>::exp_neg(xs[j]);
+    }
+#endif
+    std::printf("%.6g %.6g %ld %ld\n", worst, sum / (M + 1), differ, vectors);
+}
+"""
+
+
+@pytest.mark.parametrize("name", list(X86))
+def test_float_exp_is_accurate_on_every_x86_level(name, tmp_path):
+    if platform.machine().lower() not in ("x86_64", "amd64") or cpu_build.compiler() is None:
+        pytest.skip("needs a C++ compiler on x86-64")
+    missing = X86[name][1] - _cpu_flags()
+    if missing:
+        pytest.skip(f"this CPU cannot run the {name} build: it lacks {sorted(missing)}")
+    src = tmp_path / "exp_harness.cpp"
+    src.write_text(EXP_HARNESS)
+    flags = [f for f in cpu_build.FLAGS if f not in ("-shared", "-fPIC")]
+    exe = tmp_path / "exp_harness"
+    build = subprocess.run([cpu_build.compiler(), *flags, *X86[name][0].split(), f"-I{cpu_build.HEADER.parent}",
+                            str(src), "-o", str(exe)], capture_output=True, text=True)  # fmt: skip
+    assert build.returncode == 0, build.stderr[-4000:]
+    worst, mean, differ, vectors = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()
+    # the bounds cpu_common.h states: 4.0e-7 at most on [-87, 87], 1.2e-7 to 1.3e-7 on average
+    assert float(worst) < 4.1e-7 and float(mean) < 1.4e-7, (name, worst, mean)
+    assert int(differ) == 0, f"{name}: the vector exp differs from its scalar twin in {differ} values"
+    assert int(vectors) > 0 or name == "x86-64"

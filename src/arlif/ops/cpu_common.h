@@ -51,15 +51,19 @@ constexpr int64_t BLOCK = ARLIF_BLOCK;
 // scalar), and sigmoids that share one division. AR-LIF is bound by this arithmetic (three exponentials
 // per element and step), so every operation counts:
 // - exp: range reduction with one constant, then a polynomial evaluated with fused multiply-adds where the
-//   target has them, and a scale built from the bits of the rounding sum, without a conversion: with
-//   AVX-512, n/16 steps, a 16-entry table and degree 3; otherwise n steps of ln2 and degree 5 (both within
-//   4e-7 relative, 1e-8 on average).
+//   target has them, and a scale built from the bits of the rounding sum, without a conversion. With explicit
+//   vectors (AVX-512, or AVX2 with FMA) a table of 2^(j/L) in one register (L = 16 or 8 entries) gives n/L
+//   steps and a degree-3 polynomial; otherwise n steps of ln2 and degree 5 (each within 4.0e-7 relative on
+//   [-87, 87], 1.2e-7 on average).
 // - division: one per element and step for the x-only terms σ(x), tanh(x), σ(c·x) (a common denominator,
 //   see x_terms in arlif/cpu_kernels.cpp) and one for σ(m_t), instead of three.
 // The explicit fmas only touch these float helpers: the state updates keep the reference's separate
 // multiply and add (-ffp-contract=off), and float64 keeps libm for parity with the float64 reference.
 // double: libm, for exact parity with the float64 reference.
 #if defined(__FMA__) || defined(__ARM_FEATURE_FMA) || defined(__aarch64__)
+#define ARLIF_FMA 1  // the target has a fused multiply-add unit
+#endif
+#ifdef ARLIF_FMA
 inline float fmadd(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
 #else
 inline float fmadd(float a, float b, float c) { return a * b + c; }  // no fma unit: a libm call would be slow
@@ -68,7 +72,7 @@ inline float fmadd(float a, float b, float c) { return a * b + c; }  // no fma u
 // a·b + c for gradient arithmetic, fused where the target has an FMA unit. The state updates do not use
 // it: they keep the reference's separate multiply and add (-ffp-contract=off) so that spikes match it.
 inline float mad(float a, float b, float c) { return fmadd(a, b, c); }
-#if defined(__FMA__) || defined(__ARM_FEATURE_FMA) || defined(__aarch64__)
+#ifdef ARLIF_FMA
 inline double mad(double a, double b, double c) { return __builtin_fma(a, b, c); }
 #else
 inline double mad(double a, double b, double c) { return a * b + c; }
@@ -89,37 +93,59 @@ inline double block_sum(const F* a, int64_t n) {
 template <typename F>
 struct Math;
 
-#if defined(__AVX512F__)
-// With AVX-512 a 16-entry table fits one register (vpermd looks it up), so exp(-x) takes a finer range
-// reduction and a shorter polynomial (Math<float>::exp_neg): 6 fma-unit operations instead of 8.
+// Where explicit vectors have a one-instruction lookup in a register of 32-bit entries (vpermd: 16 entries with
+// AVX-512, 8 with AVX2), exp(-x) takes a finer range reduction and a shorter polynomial (Math<float>::exp_neg):
+// 6 fma-unit operations instead of 8. kExp2 holds the table and the constants of that reduction.
+#if defined(__GNUC__) && (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)))
 #define ARLIF_EXP_TABLE 1
-// 2^(j/16) rounded to float, as bits, minus j << 19 (see Math<float>::exp_neg)
-alignas(64) constexpr uint32_t kExp2Table[16] = {
-    0x3f800000u, 0x3f7daac3u, 0x3f7b95c2u, 0x3f79c3d3u, 0x3f7837f0u, 0x3f76f532u, 0x3f75fed7u, 0x3f75583fu,
-    0x3f7504f3u, 0x3f7508a4u, 0x3f75672au, 0x3f76248cu, 0x3f7744fdu, 0x3f78ccdfu, 0x3f7ac0c7u, 0x3f7d257du};
+#if defined(__AVX512F__)
+constexpr int kExp2Entries = 16;
+#else
+constexpr int kExp2Entries = 8;
+#endif
+struct Exp2Table {
+    static constexpr int L = kExp2Entries;  // 2^(j/L) for j = n mod L
+    static constexpr int SHIFT = L == 16 ? 19 : 20;  // 23 - log2(L)
+    float l_over_ln2, ln2_over_l;  // L/ln2, and ln2/L rounded (off by 1.2e-10 for L = 16, 2.4e-10 for 8)
+    float c3, c2;  // e^r ≈ 1 + r·(1 + r·(c2 + r·c3)) on |r| <= ln2/(2L)
+    // 2^(j/L) rounded to float, as bits, minus j << SHIFT (see Math<float>::exp_neg_table)
+    alignas(64) uint32_t entry[L];
+};
+constexpr Exp2Table kExp2 = {
+#if defined(__AVX512F__)
+    // |r| <= ln2/32: the Taylor polynomial, within 9e-9
+    23.0831203460693359f, 0.0433216989040374756f, 0.166666672f, 0.5f,
+    {0x3f800000u, 0x3f7daac3u, 0x3f7b95c2u, 0x3f79c3d3u, 0x3f7837f0u, 0x3f76f532u, 0x3f75fed7u, 0x3f75583fu,
+     0x3f7504f3u, 0x3f7508a4u, 0x3f75672au, 0x3f76248cu, 0x3f7744fdu, 0x3f78ccdfu, 0x3f7ac0c7u, 0x3f7d257du}};
+#else
+    // |r| <= ln2/16: a minimax fit of the relative error (2.5e-8; Taylor's would be 1.5e-7)
+    11.541560173034668f, 0.08664339780807495f, 0.16664297878742218f, 0.5000647902488708f,
+    {0x3f800000u, 0x3f7b95c2u, 0x3f7837f0u, 0x3f75fed7u, 0x3f7504f3u, 0x3f75672au, 0x3f7744fdu, 0x3f7ac0c7u}};
+#endif
 #endif
 
 template <>
 struct Math<float> {
 #ifdef ARLIF_EXP_TABLE
-    // exp(-x) for |x| <= 87 (callers clamp) as 2^(n/16)·e^r: n = round(-x·16/ln2) from the low mantissa bits of
-    // the rounding sum k (as below), r = -x - n·ln2/16 with |r| <= ln2/32, where the degree-3 Taylor polynomial
-    // is within 9e-9 of e^r. With n = 16q + j, 2^(n/16) = 2^(j/16)·2^q is the table entry j with q added to its
-    // exponent; bits(k) << 19 = (n << 19) mod 2^32 = (q << 23) + (j << 19), so the table holds
-    // bits(2^(j/16)) - (j << 19) and one integer add makes the scale. Relative error: 4.0e-7 at |x| = 87,
-    // 8e-9 on average (exp_neg_poly: 4.0e-7 and 1e-8), in fewer operations on the fma units. Only for
-    // explicit vector code and its scalar twins: in a loop left to the auto-vectoriser the table lookup
-    // stops GCC from vectorising the loop at all.
+    // exp(-x) for |x| <= 87 (callers clamp) as 2^(n/L)·e^r (L = kExp2.L): n = round(-x·L/ln2) from the low mantissa
+    // bits of the rounding sum k (as below), r = -x - n·ln2/L, and a degree-3 polynomial for e^r. With n = Lq + j,
+    // 2^(n/L) = 2^(j/L)·2^q is the table entry j with q added to its exponent; bits(k) << SHIFT = (n << SHIFT)
+    // mod 2^32 = (q << 23) + (j << SHIFT), so the table holds bits(2^(j/L)) - (j << SHIFT) and one integer add
+    // makes the scale. Relative error on [-87, 87]: at most 4.0e-7 (near |x| = 87: the rounding of ln2/L times n),
+    // 1.2e-7 on average, for L = 16 and 8 alike (exp_neg_poly: 4.0e-7 and 1.3e-7), in fewer operations on the fma
+    // units. Only for explicit vector code and
+    // its scalar twins: in a loop left to the auto-vectoriser the table lookup stops GCC from vectorising the
+    // loop at all.
     static inline float exp_neg_table(float x) {
-        const float k = fmadd(-x, 23.0831203460693359f, 12582912.0f);  // 16/ln2, 1.5·2^23
+        const float k = fmadd(-x, kExp2.l_over_ln2, 12582912.0f);  // 1.5·2^23
         const float n = k - 12582912.0f;
-        const float r = fmadd(n, -0.0433216989040374756f, -x);  // ln2/16 rounded: off by 1.2e-10
-        float p = fmadd(0.166666672f, r, 0.5f);
+        const float r = fmadd(n, -kExp2.ln2_over_l, -x);
+        float p = fmadd(kExp2.c3, r, kExp2.c2);
         p = fmadd(p, r, 1.0f);
         p = fmadd(p, r, 1.0f);
         uint32_t bits;
         std::memcpy(&bits, &k, sizeof bits);
-        bits = kExp2Table[bits & 15u] + (bits << 19);
+        bits = kExp2.entry[bits & (kExp2.L - 1)] + (bits << kExp2.SHIFT);
         float scale;
         std::memcpy(&scale, &bits, sizeof scale);
         return p * scale;
@@ -131,10 +157,16 @@ struct Math<float> {
         // round -x·log2(e) to the nearest integer n by adding 1.5·2^23: the sum's low mantissa bits are n
         const float k = fmadd(-x, 1.44269504088896341f, 12582912.0f);
         const float n = k - 12582912.0f;
+#ifdef ARLIF_FMA
         // r = -x - n·ln2 with one fma: ln 2 rounded to float is off by 1.9e-9, so r is off by at most
         // |n|·1.9e-9 (1.1e-7 at the clamp of σ(m), |n| <= 126, where σ is within 1e-38 of 0 or 1; 5.5e-8 at the
         // ±20 clamp of the x terms)
         const float r = fmadd(n, -0.693147182464599609f, -x);
+#else
+        // Without an fma the product n·ln2 is rounded (an error of up to 4e-6 in exp at |x| = 87): ln 2 is taken in
+        // two parts (Cody and Waite), the first with 9 significant bits, so that n times it is exact
+        const float r = (-x - n * 0.693359375f) + n * 2.12194440e-4f;
+#endif
         float p = 8.312505669891834e-3f;  // degree-5 minimax on [-ln2/2, ln2/2] (relative error 1.05e-7)
         p = fmadd(p, r, 4.189009591937065e-2f);
         p = fmadd(p, r, 1.6667114198207855e-1f);
@@ -368,12 +400,14 @@ inline void prefetch_next(const F* const (&seqs)[K], int64_t t, int64_t N, int64
 #if defined(__GNUC__) && (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)))
 #if defined(__AVX512F__)
 constexpr int VW = 16;
+constexpr int VREGS = 32;  // vector registers
 typedef __m512 vf;
 inline vf vfmadd(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
 inline vf vfnmadd(vf a, vf b, vf c) { return _mm512_fnmadd_ps(a, b, c); }  // -(a·b) + c
 inline vf vfnmsub(vf a, vf b, vf c) { return _mm512_fnmsub_ps(a, b, c); }  // -(a·b) - c
 #else
 constexpr int VW = 8;
+constexpr int VREGS = 16;
 typedef __m256 vf;
 inline vf vfmadd(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 inline vf vfnmadd(vf a, vf b, vf c) { return _mm256_fnmadd_ps(a, b, c); }
@@ -396,18 +430,27 @@ template <int U>
 inline void vexp_neg(const vf (&x)[U], vf (&out)[U]) {  // Math<float>::exp_neg
 #ifdef ARLIF_EXP_TABLE
     vf k[U], n[U], r[U], p[U];
-    const __m512i tbl = _mm512_load_si512(kExp2Table);
-    ARLIF_LANES k[u] = vfnmadd(x[u], vsplat(23.0831203460693359f), vsplat(12582912.0f));
+    ARLIF_LANES k[u] = vfnmadd(x[u], vsplat(kExp2.l_over_ln2), vsplat(12582912.0f));
     ARLIF_LANES n[u] = k[u] - 12582912.0f;
-    ARLIF_LANES r[u] = vfnmsub(n[u], vsplat(0.0433216989040374756f), x[u]);
-    ARLIF_LANES p[u] = vfmadd(vsplat(0.166666672f), r[u], vsplat(0.5f));
+    ARLIF_LANES r[u] = vfnmsub(n[u], vsplat(kExp2.ln2_over_l), x[u]);
+    ARLIF_LANES p[u] = vfmadd(vsplat(kExp2.c3), r[u], vsplat(kExp2.c2));
     ARLIF_LANES p[u] = vfmadd(p[u], r[u], vsplat(1.0f));
     ARLIF_LANES p[u] = vfmadd(p[u], r[u], vsplat(1.0f));
+#if defined(__AVX512F__)
+    const __m512i tbl = _mm512_load_si512(kExp2.entry);
     ARLIF_LANES {
         const __m512i kb = _mm512_castps_si512(k[u]);  // vpermd reads the low 4 bits: j
-        const __m512i sc = _mm512_add_epi32(_mm512_permutexvar_epi32(kb, tbl), _mm512_slli_epi32(kb, 19));
+        const __m512i sc = _mm512_add_epi32(_mm512_permutexvar_epi32(kb, tbl), _mm512_slli_epi32(kb, kExp2.SHIFT));
         out[u] = p[u] * _mm512_castsi512_ps(sc);
     }
+#else
+    const __m256i tbl = _mm256_load_si256(reinterpret_cast<const __m256i*>(kExp2.entry));
+    ARLIF_LANES {
+        const __m256i kb = _mm256_castps_si256(k[u]);  // vpermd reads the low 3 bits: j
+        const __m256i sc = _mm256_add_epi32(_mm256_permutevar8x32_epi32(tbl, kb), _mm256_slli_epi32(kb, kExp2.SHIFT));
+        out[u] = p[u] * _mm256_castsi256_ps(sc);
+    }
+#endif
 #else
     vf k[U], n[U], r[U], p[U];
     ARLIF_LANES k[u] = vfnmadd(x[u], vsplat(1.44269504088896341f), vsplat(12582912.0f));  // -x·log2e + magic

@@ -271,7 +271,10 @@ void arlif_x_terms(const F* x, int64_t T, int64_t N, int64_t n, F c, F* TX, F* S
         int64_t i = 0;
 #ifdef ARLIF_HAVE_VECTORS
         if constexpr (std::is_same<F, float>::value) {
-            constexpr int U = 4;
+            // vx_terms keeps about 7 vectors per lane group live, plus its constants: 4 groups fit in AVX-512's
+            // 32 registers, 2 in AVX2's 16 (with 4 there, a quarter of its instructions were spills and reloads,
+            // and it ran 8-10% slower: benchmarks/RESULTS.md)
+            constexpr int U = VREGS / 8;
             const float lim = x_terms_near_limit(AR && CARRY, c);
             for (; i + U * VW <= n; i += U * VW) {
                 if (vall_within<U>(xt + i, lim)) vx_terms<AR && CARRY, U, false>(xt + i, c, tx_ + i, sx_ + i, g_ + i);
