@@ -133,9 +133,8 @@ struct Math<float> {
     // mod 2^32 = (q << 23) + (j << SHIFT), so the table holds bits(2^(j/L)) - (j << SHIFT) and one integer add
     // makes the scale. Relative error on [-87, 87]: at most 4.0e-7 (near |x| = 87: the rounding of ln2/L times n),
     // 1.2e-7 on average, for L = 16 and 8 alike (exp_neg_poly: 4.0e-7 and 1.3e-7), in fewer operations on the fma
-    // units. Only for explicit vector code and
-    // its scalar twins: in a loop left to the auto-vectoriser the table lookup stops GCC from vectorising the
-    // loop at all.
+    // units. Only for explicit vector code and its scalar twins: in a loop left to the auto-vectoriser the table
+    // lookup stops GCC from vectorising the loop at all.
     static inline float exp_neg_table(float x) {
         const float k = fmadd(-x, kExp2.l_over_ln2, 12582912.0f);  // 1.5·2^23
         const float n = k - 12582912.0f;
