@@ -93,11 +93,16 @@ inline double block_sum(const F* a, int64_t n) {
 template <typename F>
 struct Math;
 
-// Where explicit vectors have a one-instruction lookup in a register of 32-bit entries (vpermd: 16 entries with
-// AVX-512, 8 with AVX2), exp(-x) takes a finer range reduction and a shorter polynomial (Math<float>::exp_neg):
-// 6 fma-unit operations instead of 8. kExp2 holds the table and the constants of that reduction.
+// Explicit vector code (the vf helpers below, and the kernels' vector loops) where the target has AVX-512, or
+// AVX2 with FMA.
 #if defined(__GNUC__) && (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)))
-#define ARLIF_EXP_TABLE 1
+#define ARLIF_HAVE_VECTORS 1
+#endif
+
+// Those targets have a one-instruction lookup in a register of 32-bit entries (vpermd: 16 entries with AVX-512, 8
+// with AVX2), so exp(-x) takes a finer range reduction and a shorter polynomial (Math<float>::exp_neg): 6 fma-unit
+// operations instead of 8. kExp2 holds the table and the constants of that reduction.
+#ifdef ARLIF_HAVE_VECTORS
 #if defined(__AVX512F__)
 constexpr int kExp2Entries = 16;
 #else
@@ -126,7 +131,7 @@ constexpr Exp2Table kExp2 = {
 
 template <>
 struct Math<float> {
-#ifdef ARLIF_EXP_TABLE
+#ifdef ARLIF_HAVE_VECTORS
     // exp(-x) for |x| <= 87 (callers clamp) as 2^(n/L)·e^r (L = kExp2.L): n = round(-x·L/ln2) from the low mantissa
     // bits of the rounding sum k (as below), r = -x - n·ln2/L, and a degree-3 polynomial for e^r. With n = Lq + j,
     // 2^(n/L) = 2^(j/L)·2^q is the table entry j with q added to its exponent; bits(k) << SHIFT = (n << SHIFT)
@@ -182,7 +187,7 @@ struct Math<float> {
         return p * scale;
     }
     // the exp(-x) of the AR-LIF kernels, the scalar twin of vexp_neg
-#ifdef ARLIF_EXP_TABLE
+#ifdef ARLIF_HAVE_VECTORS
     static inline float exp_neg(float x) { return exp_neg_table(x); }
 #else
     static inline float exp_neg(float x) { return exp_neg_poly(x); }
@@ -396,7 +401,7 @@ inline void prefetch_next(const F* const (&seqs)[K], int64_t t, int64_t N, int64
 // Explicit vectors of VW floats where the target has AVX-512, or AVX2 with FMA: the exp and sigmoid of
 // Math<float> in the same operations and order (so the same results bit for bit), for kernels whose loops the
 // auto-vectoriser does not turn into the code wanted.
-#if defined(__GNUC__) && (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)))
+#ifdef ARLIF_HAVE_VECTORS
 #if defined(__AVX512F__)
 constexpr int VW = 16;
 constexpr int VREGS = 32;  // vector registers
@@ -412,7 +417,6 @@ inline vf vfmadd(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 inline vf vfnmadd(vf a, vf b, vf c) { return _mm256_fnmadd_ps(a, b, c); }
 inline vf vfnmsub(vf a, vf b, vf c) { return _mm256_fnmsub_ps(a, b, c); }
 #endif
-typedef uint32_t vu __attribute__((vector_size(sizeof(vf))));
 #define ARLIF_LANES _Pragma("GCC unroll 8") for (int u = 0; u < U; ++u)
 
 inline vf vsplat(float a) { return vf{} + a; }
@@ -427,7 +431,6 @@ inline vf vclamp_abs(vf x, float L) {  // Math<float>::clamp_abs: min then max, 
 
 template <int U>
 inline void vexp_neg(const vf (&x)[U], vf (&out)[U]) {  // Math<float>::exp_neg
-#ifdef ARLIF_EXP_TABLE
     vf k[U], n[U], r[U], p[U];
     ARLIF_LANES k[u] = vfnmadd(x[u], vsplat(kExp2.l_over_ln2), vsplat(12582912.0f));
     ARLIF_LANES n[u] = k[u] - 12582912.0f;
@@ -449,18 +452,6 @@ inline void vexp_neg(const vf (&x)[U], vf (&out)[U]) {  // Math<float>::exp_neg
         const __m256i sc = _mm256_add_epi32(_mm256_permutevar8x32_epi32(tbl, kb), _mm256_slli_epi32(kb, kExp2.SHIFT));
         out[u] = p[u] * _mm256_castsi256_ps(sc);
     }
-#endif
-#else
-    vf k[U], n[U], r[U], p[U];
-    ARLIF_LANES k[u] = vfnmadd(x[u], vsplat(1.44269504088896341f), vsplat(12582912.0f));  // -x·log2e + magic
-    ARLIF_LANES n[u] = k[u] - 12582912.0f;
-    ARLIF_LANES r[u] = vfnmsub(n[u], vsplat(0.693147182464599609f), x[u]);  // -n·ln2 - x
-    ARLIF_LANES p[u] = vfmadd(vsplat(8.312505669891834e-3f), r[u], vsplat(4.189009591937065e-2f));
-    ARLIF_LANES p[u] = vfmadd(p[u], r[u], vsplat(1.6667114198207855e-1f));
-    ARLIF_LANES p[u] = vfmadd(p[u], r[u], vsplat(4.99992311000824e-1f));
-    ARLIF_LANES p[u] = vfmadd(p[u], r[u], vsplat(1.0f));
-    ARLIF_LANES p[u] = vfmadd(p[u], r[u], vsplat(1.0f));
-    ARLIF_LANES out[u] = p[u] * (vf)(((vu)k[u] + 127u) << 23);
 #endif
 }
 
@@ -503,8 +494,6 @@ inline vf vsigmoid(vf x) {
     vexp_neg<1>(arg, e);
     return 1.0f / (1.0f + e[0]);
 }
-
-#define ARLIF_HAVE_VECTORS 1
 #endif
 
 // Run fn(first_block, end_block) over the blocks of the N neurons of A (see parallel_blocks).
