@@ -16,6 +16,7 @@ the cache (:func:`streaming_threshold`).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -32,8 +33,17 @@ from .backends import BackendUnavailableError
 _HERE = Path(__file__).parent
 HEADER = _HERE / "cpu_common.h"
 ABI_SOURCE = _HERE / "cpu_abi.cpp"
-# the kernels of every family folder, found rather than listed: a new family needs no entry here
-SOURCES = [ABI_SOURCE, *sorted(_HERE.glob("*/cpu_kernels.cpp"))]
+
+
+def sources(root: Path = _HERE) -> list[Path]:
+    """The C++ sources of the library under ``root`` (an ``arlif/ops`` folder): the ABI file, then every
+    family's kernels, found rather than listed (a new family needs no entry here). The shared header is
+    ``root / "cpu_common.h"``."""
+    return [root / ABI_SOURCE.name, *sorted(root.glob("*/cpu_kernels.cpp"))]
+
+
+SOURCES = sources()
+
 # The library's ABI version and block size, defined here only and given to the compiler: the loaded library
 # must report the same version, and the host allocates one gradient partial per BLOCK neurons.
 ABI_VERSION = 1
@@ -92,11 +102,12 @@ def _openmp_flags(cxx: str) -> list[str]:
     return ["-fopenmp"] if _accepts(cxx, "-fopenmp", code, link=True) else []
 
 
-def build_flags(cxx: str) -> list[str]:
+def build_flags(cxx: str, cxxflags: str | None = None) -> list[str]:
     """The flags the library is built with by ``cxx``: ours, ``-march=native`` and ``-fopenmp`` where it takes
-    them, then ``$ARLIF_CXXFLAGS``. Those come last so that they win: ``-march=x86-64-v3`` there builds for
-    AVX2 instead of this CPU, as GCC and Clang take the last ``-march``."""
-    return FLAGS + _march_flags(cxx) + _openmp_flags(cxx) + os.environ.get("ARLIF_CXXFLAGS", "").split()
+    them, then ``cxxflags`` (default ``$ARLIF_CXXFLAGS``). Those come last so that they win: ``-march=x86-64-v3``
+    there builds for AVX2 instead of this CPU, as GCC and Clang take the last ``-march``."""
+    extra = os.environ.get("ARLIF_CXXFLAGS", "") if cxxflags is None else cxxflags
+    return FLAGS + _march_flags(cxx) + _openmp_flags(cxx) + extra.split()
 
 
 def build_target(cxx: str | None = None) -> str | None:
@@ -142,14 +153,25 @@ def unavailable_reason(build: bool = False) -> str | None:
     return None
 
 
-def _build() -> ctypes.CDLL:
+def build(cxxflags: str | None = None, root: Path | None = None) -> Path:
+    """Build the kernel library, or find it in the cache, and return its path. ``cxxflags`` replaces
+    ``$ARLIF_CXXFLAGS``, and ``root`` is another ``arlif/ops`` folder to build from (a modified copy of this
+    one): ``benchmarks/kernel_ab.py`` builds two variants this way. Raises :class:`BackendUnavailableError`."""
     cxx = compiler()
     if cxx is None:
         raise BackendUnavailableError(unavailable_reason())
+    root = _HERE if root is None else Path(root)
+    srcs = sources(root)
+    header = root / HEADER.name
+    if not header.is_file() or len(srcs) < 2:
+        raise BackendUnavailableError(
+            f"{root} holds no kernel sources: it needs {HEADER.name}, {ABI_SOURCE.name} and <family>/cpu_kernels.cpp, "
+            "as src/arlif/ops does"
+        )
     # the sources by name and content: a renamed or moved file makes another library too
-    source = b"\0".join(p.relative_to(_HERE).as_posix().encode() + b"\0" + p.read_bytes() for p in (HEADER, *SOURCES))
+    source = b"\0".join(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes() for p in (header, *srcs))
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True).stdout
-    flags = build_flags(cxx)
+    flags = build_flags(cxx, cxxflags)
     key = hashlib.sha256(
         b"\0".join([source, version.encode(), " ".join(flags).encode(), _cpu_flags().encode()])
     ).hexdigest()[:20]
@@ -159,7 +181,7 @@ def _build() -> ctypes.CDLL:
         # build into a temporary file, then rename: concurrent processes never see a half-written library
         fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
         os.close(fd)
-        cmd = [cxx, *flags, *map(str, SOURCES), "-o", tmp]
+        cmd = [cxx, *flags, *map(str, srcs), "-o", tmp]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             os.unlink(tmp)
@@ -168,13 +190,37 @@ def _build() -> ctypes.CDLL:
             )
         chmod_like_new_file(tmp, 0o755)  # a shared ARLIF_CACHE_DIR must stay loadable by others
         os.replace(tmp, target)
-    lib = ctypes.CDLL(str(target))
+    return target
+
+
+def open_library(path: Path) -> ctypes.CDLL:
+    """Load a library that :func:`build` made, check its ABI version and set its streaming threshold."""
+    lib = ctypes.CDLL(str(path))
     if lib.arlif_kernels_abi_version() != ABI_VERSION:
-        raise BackendUnavailableError(f"stale kernel library {target}; delete it and retry")
+        raise BackendUnavailableError(f"stale kernel library {path}; delete it and retry")
     lib.arlif_streaming_threshold.restype = ctypes.c_int64
     lib.arlif_set_streaming_threshold.argtypes = [ctypes.c_int64]
     lib.arlif_set_streaming_threshold(_env_streaming_threshold())
     return lib
+
+
+def _build() -> ctypes.CDLL:
+    return open_library(build())
+
+
+@contextlib.contextmanager
+def using(lib: ctypes.CDLL):
+    """Run the fused CPU kernels from ``lib`` (:func:`open_library`) inside the block, then from the library
+    before it. For timing two builds in one process, interleaved (``benchmarks/kernel_ab.py``); not for use
+    while other threads run kernels."""
+    global _lib
+    with _lock:
+        before, _lib = _lib, lib
+    try:
+        yield lib
+    finally:
+        with _lock:
+            _lib = before
 
 
 STREAMING_ENV = "ARLIF_STREAMING_STORES"
