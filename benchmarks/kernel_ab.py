@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from arlif import bench
+from arlif.cli.bench import _csv, _shape  # the parsing and messages of `arlif bench`
 from arlif.neurons.registry import get_neuron
 from arlif.ops import cpu_build
 from arlif.ops.backends import BackendUnavailableError
@@ -34,10 +35,10 @@ from arlif.ops.backends import BackendUnavailableError
 DEFAULT_NEURONS = "lif_soft,arlif"
 
 
-def build_variant(name: str, flags: str | None, src: str | None, log) -> tuple[Path, object]:
+def build_variant(name: str, flags: str | None, src: str | None) -> tuple[Path, object]:
     """Build (or find in the cache) and load one variant; a failed build exits with its compiler message."""
     where = f"from {src}" if src else "from the installed sources"
-    log(f"build {name}: {where}, ARLIF_CXXFLAGS={flags!r}" if flags is not None else f"build {name}: {where}")
+    print(f"build {name}: {where}" + (f", ARLIF_CXXFLAGS={flags!r}" if flags is not None else ""), flush=True)
     try:
         path = cpu_build.build(flags, Path(src) if src else None)
         return path, cpu_build.open_library(path)
@@ -81,27 +82,25 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None, metavar="PATH", help="write the per-round times and ratios as JSON")
     args = ap.parse_args(argv)
     try:
-        neurons = [get_neuron(n).name for n in args.neurons.split(",") if n]
-        shape = tuple(int(s) for s in args.shape.split(","))
+        neurons = [get_neuron(n).name for n in _csv(args.neurons)]
+        shape = _shape(args.shape)
     except (KeyError, ValueError) as exc:
         ap.error(str(exc))
-    if args.rounds < 1 or args.warmup < 0 or args.T < 1 or not neurons or min(shape) < 1:
-        ap.error("--rounds and --T must be >= 1, --warmup >= 0, and --neurons and --shape not empty")
+    if args.rounds < 1 or args.warmup < 0 or args.T < 1 or not neurons:
+        ap.error("--rounds and --T must be >= 1, --warmup >= 0, and --neurons must name at least one")
+    if args.threads is not None and args.threads < 1:
+        ap.error(f"--threads must be >= 1, got {args.threads}")
     for src in (args.a_src, args.b_src):
         if src and not (Path(src) / "cpu_common.h").is_file():
             ap.error(f"{src} is not a kernel source folder: it has no cpu_common.h (copy src/arlif/ops)")
     why = cpu_build.unavailable_reason()
     if why:
         sys.exit(f"kernel_ab.py: {why}")
-    if args.threads:
+    if args.threads is not None:
         torch.set_num_threads(args.threads)
     steady = False if args.system_heap else bench.steady_heap()
-
-    def log(line):
-        print(line, flush=True)
-
-    path_a, lib_a = build_variant("A", args.a_flags, args.a_src, log)
-    path_b, lib_b = build_variant("B", args.b_flags, args.b_src, log)
+    path_a, lib_a = build_variant("A", args.a_flags, args.a_src)
+    path_b, lib_b = build_variant("B", args.b_flags, args.b_src)
     same = path_a == path_b
     env = bench.environment("cpu")
     print(bench.cpu_line(env["cpu"]))

@@ -85,10 +85,20 @@ def test_kernel_ab_times_two_builds_in_turn(tmp_path):
     assert set(data["ratio_to_first"]) == {"A:arlif/lif_soft", "B:arlif/lif_soft"}
 
 
-def test_kernel_ab_refuses_a_folder_without_sources_before_building(tmp_path):
-    proc = _run(["--b-src", str(tmp_path), "--rounds", "1"], tmp_path)
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--b-src", "."], "is not a kernel source folder"),
+        (["--shape", "4,,32"], "--shape must be positive integers separated by commas"),
+        (["--threads", "0"], "--threads must be >= 1"),
+        (["--neurons", "no_such_neuron"], "no_such_neuron"),
+        (["--rounds", "0"], "--rounds and --T must be >= 1"),
+    ],
+)
+def test_kernel_ab_refuses_bad_input_before_building(tmp_path, args, message):
+    proc = _run([*args, "--b-flags=-DNEVER_BUILT"], tmp_path)
     assert proc.returncode == 2
-    assert "is not a kernel source folder" in proc.stderr and "Traceback" not in proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr and "build A" not in proc.stdout
 
 
 def test_kernel_ab_reports_a_failed_build_without_a_traceback(tmp_path):
